@@ -1,0 +1,58 @@
+/*
+ * meter/price.h — the price table and what a response cost.
+ *
+ * Prices are USD per 1M tokens in the table file, held as integer nano-USD
+ * per 1M tokens, and costs come out as integer nano-USD, rounded half up
+ * once per response.  No floating point touches money.
+ */
+#ifndef METER_PRICE_H
+#define METER_PRICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meter/usage.h"
+
+#define METER_PRICE_MAX_MODELS 4096 /* entries accepted from a table */
+#define METER_PRICE_MAX_USD_PER_M 1000000 /* sanity cap on one rate */
+
+struct meter_prices;
+
+struct meter_cost {
+	uint64_t nanousd;
+	const char *matched; /* table key that priced it (owned by table) */
+	const char *tier;    /* "standard", "flex" or "priority" */
+};
+
+/*
+ * Parses a price table (JSON, see meter/prices.json and docs/pricing.md).
+ * NULL on error with a message naming the entry and key in err.
+ */
+struct meter_prices *meter_prices_load(const char *json, size_t len,
+    char *err, size_t errlen);
+
+/* The table compiled into the binary. */
+struct meter_prices *meter_prices_load_builtin(char *err, size_t errlen);
+
+void meter_prices_free(struct meter_prices *p);
+
+/* "version" of the table, stored with every row. */
+const char *meter_prices_version(const struct meter_prices *p);
+size_t meter_prices_count(const struct meter_prices *p);
+
+/*
+ * Prices usage for model at the response's service tier (NULL or "" =
+ * standard; "priority"/"fast" and "flex" use those rates when the table has
+ * them).  Lookup: exact name, then for "ft:BASE:org:suffix:id" "ft:BASE"
+ * and BASE, then the name without a -YYYY-MM-DD or -MMDD date suffix.
+ * 0 and *out filled, or -1 when no entry matches.
+ */
+int meter_prices_cost(const struct meter_prices *p, const char *model,
+    const char *service_tier, const struct meter_usage *u,
+    struct meter_cost *out);
+
+/* Parses "2.125" (or "2", ".5") as nano-units; -1 on anything else or
+ * more than 9 fractional digits. */
+int meter_price_parse_decimal(const char *s, uint64_t *nano);
+
+#endif

@@ -1,0 +1,186 @@
+/*
+ * proxy/account.c — the per-request record (see account.h).
+ *
+ * Billing rules (DESIGN.md, openai-wire.md §6.3): a request that never
+ * reached the upstream costs nothing; an upstream error answer (non-2xx)
+ * costs nothing; a metered answer costs what its usage says; a metered
+ * request that reached the upstream but whose usage never arrived (cut off,
+ * timed out, unreadable) is estimated and flagged — never free.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "meter/endpoint.h"
+#include "proxy/account.h"
+#include "proxy/log.h"
+
+#define ACCOUNT_UNPRICED_MEMO 256 /* unpriced models warned about once */
+
+static pthread_mutex_t unpriced_mu = PTHREAD_MUTEX_INITIALIZER;
+static char unpriced_seen[ACCOUNT_UNPRICED_MEMO][METER_MAX_MODEL];
+static int unpriced_n;
+
+int64_t
+proxy_now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Logs an unpriced model the first time it is seen. */
+static void
+warn_unpriced(const char *model)
+{
+	int i, fresh = 1;
+
+	pthread_mutex_lock(&unpriced_mu);
+	for (i = 0; i < unpriced_n; i++)
+		if (strcmp(unpriced_seen[i], model) == 0)
+			fresh = 0;
+	if (fresh && unpriced_n < ACCOUNT_UNPRICED_MEMO)
+		snprintf(unpriced_seen[unpriced_n++], METER_MAX_MODEL, "%s",
+		    model);
+	pthread_mutex_unlock(&unpriced_mu);
+	if (fresh)
+		log_warn("model \"%s\" has no price: its requests are recorded "
+		    "at cost 0 (add it to a pricing_file, or set "
+		    "unpriced_model: \"deny\")", model);
+}
+
+int
+proxy_account_priced(struct proxy *px, const char *model)
+{
+	struct meter_usage u;
+	struct meter_cost c;
+
+	memset(&u, 0, sizeof(u));
+	return meter_prices_cost(px->prices, model, NULL, &u, &c) == 0;
+}
+
+static void
+copy(char *dst, size_t cap, const char *s)
+{
+	snprintf(dst, cap, "%s", s != NULL ? s : "");
+}
+
+/* Tokens of a request whose usage never came back. */
+static void
+estimate(const struct account_req *r, struct store_record *rec)
+{
+	uint64_t text = r->usage != NULL ? r->usage->output_text_bytes : 0;
+
+	rec->input_tokens = meter_request_estimate_input(r->mreq);
+	rec->output_tokens = (text + 3) / 4;
+	rec->estimated = 1;
+}
+
+static void
+price(struct proxy *px, const struct account_req *r, struct store_record *rec)
+{
+	struct meter_usage u;
+	struct meter_cost c;
+
+	memset(&u, 0, sizeof(u));
+	if (r->usage != NULL)
+		u = *r->usage;
+	u.input_tokens = rec->input_tokens;
+	u.cached_input_tokens = rec->cached_input_tokens;
+	u.output_tokens = rec->output_tokens;
+	if (rec->model[0] == '\0')
+		return;
+	if (meter_prices_cost(px->prices, rec->model, u.service_tier, &u,
+		&c) == 0) {
+		rec->cost_nanousd = c.nanousd;
+		return;
+	}
+	METRIC_ADD(&px->metrics, requests_unpriced, 1);
+	warn_unpriced(rec->model);
+}
+
+static void
+fill(struct proxy *px, const struct account_req *r, struct store_record *rec)
+{
+	const struct meter_usage *u = r->usage;
+	int metered = meter_endpoint_metered(r->mreq->endpoint) && r->sent &&
+	    !(r->answered && (r->status < 200 || r->status > 299));
+
+	memset(rec, 0, sizeof(*rec));
+	rec->ts_ms = r->start_ms;
+	rec->duration_ms = r->end_ms - r->start_ms;
+	copy(rec->workspace, sizeof(rec->workspace), r->workspace);
+	copy(rec->end_user, sizeof(rec->end_user), r->mreq->end_user);
+	copy(rec->endpoint, sizeof(rec->endpoint),
+	    meter_endpoint_name(r->mreq->endpoint));
+	copy(rec->model, sizeof(rec->model),
+	    u != NULL && u->model[0] ? u->model : r->mreq->model);
+	rec->status = r->status;
+	rec->stream = r->mreq->stream;
+	rec->forwarded = r->sent;
+	copy(rec->price_version, sizeof(rec->price_version),
+	    meter_prices_version(px->prices));
+	copy(rec->upstream_request_id, sizeof(rec->upstream_request_id),
+	    r->upstream_request_id);
+	copy(rec->limit_hit, sizeof(rec->limit_hit), r->limit_hit);
+	copy(rec->error, sizeof(rec->error), r->error);
+	if (!metered)
+		return;
+	if (u != NULL && u->has_usage) {
+		rec->input_tokens = u->input_tokens;
+		rec->cached_input_tokens = u->cached_input_tokens;
+		rec->output_tokens = u->output_tokens;
+		rec->reasoning_tokens = u->reasoning_tokens;
+	} else {
+		estimate(r, rec);
+		if (rec->error[0] == '\0')
+			copy(rec->error, sizeof(rec->error),
+			    r->meter_problem ? r->meter_problem
+					     : "response carried no usage");
+	}
+	price(px, r, rec);
+}
+
+static void
+count(struct proxy *px, const struct store_record *rec)
+{
+	struct proxy_metrics *m = &px->metrics;
+	int cls = rec->status >= 100 && rec->status < 600 ? rec->status / 100
+							  : 0;
+
+	METRIC_ADD(m, requests_total, 1);
+	METRIC_ADD(m, requests_by_class[cls], 1);
+	METRIC_ADD(m, input_tokens, rec->input_tokens);
+	METRIC_ADD(m, output_tokens, rec->output_tokens);
+	METRIC_ADD(m, cost_nanousd, rec->cost_nanousd);
+	if (rec->estimated)
+		METRIC_ADD(m, requests_estimated, 1);
+}
+
+void
+proxy_account_finish(struct proxy *px, const struct account_req *r)
+{
+	struct store_record rec;
+
+	fill(px, r, &rec);
+	count(px, &rec);
+	if (r->reserved)
+		store_submit(px->store, &rec);
+	else if (store_try_submit(px->store, &rec) == -1) {
+		METRIC_ADD(&px->metrics, store_refusals, 1);
+		log_err("conn %" PRIu64 ": store queue full: the record of "
+		    "this %d answer is not stored", r->conn_id, rec.status);
+	}
+	log_info("conn %" PRIu64 ": %s %.120s ws=%s model=%s status=%d in=%"
+	    PRIu64 " cached=%" PRIu64 " out=%" PRIu64 " reasoning=%" PRIu64
+	    " cost_usd=%" PRIu64 ".%09" PRIu64 " %" PRId64 "ms%s%s%s",
+	    r->conn_id, r->method, r->target, rec.workspace,
+	    rec.model[0] ? rec.model : "-", rec.status, rec.input_tokens,
+	    rec.cached_input_tokens, rec.output_tokens, rec.reasoning_tokens,
+	    rec.cost_nanousd / 1000000000, rec.cost_nanousd % 1000000000,
+	    rec.duration_ms, rec.estimated ? " estimated" : "",
+	    rec.error[0] ? " error=" : "", rec.error);
+}

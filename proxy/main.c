@@ -1,0 +1,487 @@
+/*
+ * proxy/main.c — command line, start-up and shutdown.
+ *
+ * Main thread: parses the command, builds the one struct proxy (config,
+ * prices, store, upstream TLS context, workers, admin), then runs a small
+ * event loop of its own for signals: SIGTERM/SIGINT drain (stop accepting,
+ * let in-flight requests finish until timeouts.drain_ms, flush the store)
+ * and exit 0; a second signal cuts the drain short.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <openssl/opensslv.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "meter/price.h"
+#include "proxy/account.h"
+#include "proxy/admin.h"
+#include "proxy/config.h"
+#include "proxy/log.h"
+#include "proxy/proxy.h"
+#include "proxy/upstream.h"
+#include "proxy/worker.h"
+#include "store/store.h"
+
+#define TOLLGATE_VERSION "0.1.0"
+#define MAIN_DRAIN_POLL_MS 50
+#define MAIN_STATS_MS 10000
+
+static const char usage_text[] =
+"usage:\n"
+"  tollgate [run] [-c FILE] [--listen ADDR:PORT] [--admin-listen ADDR:PORT]\n"
+"                 [--db PATH] [--upstream URL] [--workers N] [-v]\n"
+"  tollgate check-config -c FILE\n"
+"  tollgate version\n"
+"  tollgate ca init [--dir DIR]         (not built yet)\n"
+"  tollgate report [...]                (not built yet)\n"
+"  tollgate reconcile --once [-c FILE]  (not built yet)\n"
+"\n"
+"With no -c, the embedded defaults serve: proxy on 127.0.0.1:8080, admin on\n"
+"127.0.0.1:9090, upstream https://api.openai.com, state in ./data/.\n"
+"Point an application at it with OPENAI_BASE_URL=http://127.0.0.1:8080/v1\n"
+"and read what it spent in data/tollgate.db (table requests).\n"
+"\n"
+"  -c FILE               JSON config file (see README.md, Configuration)\n"
+"  --listen ADDR:PORT    proxy listener (overrides \"listen\")\n"
+"  --admin-listen ADDR:PORT  admin listener (overrides \"admin_listen\")\n"
+"  --db PATH             SQLite database (overrides \"db\")\n"
+"  --upstream URL        https:// upstream (overrides \"upstream\")\n"
+"  --workers N           proxy worker threads (default: one per core)\n"
+"  -v                    debug logging\n";
+
+struct main_state {
+	struct proxy *px;
+	struct event_base *base;
+	int draining;
+	int64_t drain_deadline_ms;
+	struct event *poll;
+	struct store_stats last;
+};
+
+static int usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "tollgate: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n\n%s", usage_text);
+	return 2;
+}
+
+struct cli {
+	const char *cmd;
+	const char *config;
+	struct config_overrides ov;
+	int verbose;
+};
+
+static int
+parse_cli(int argc, char **argv, struct cli *cli)
+{
+	int i = 1;
+
+	memset(cli, 0, sizeof(*cli));
+	cli->cmd = "run";
+	if (argc > 1 && argv[1][0] != '-')
+		cli->cmd = argv[i++];
+	for (; i < argc; i++) {
+		const char *a = argv[i];
+		const char **slot = NULL;
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			cli->cmd = "help";
+			return 0;
+		}
+		if (strcmp(a, "-v") == 0) {
+			cli->verbose = 1;
+			continue;
+		}
+		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0)
+			slot = &cli->config;
+		else if (strcmp(a, "--listen") == 0)
+			slot = &cli->ov.listen;
+		else if (strcmp(a, "--admin-listen") == 0)
+			slot = &cli->ov.admin_listen;
+		else if (strcmp(a, "--db") == 0)
+			slot = &cli->ov.db;
+		else if (strcmp(a, "--upstream") == 0)
+			slot = &cli->ov.upstream;
+		else if (strcmp(a, "--workers") == 0) {
+			char *end;
+			long n;
+
+			if (i + 1 >= argc)
+				return usage_error("%s needs a value", a);
+			n = strtol(argv[++i], &end, 10);
+			if (*end != '\0' || n < 1 || n > CONFIG_MAX_WORKERS)
+				return usage_error("--workers must be 1 to 256, "
+				    "not \"%s\"", argv[i]);
+			cli->ov.workers = (int)n;
+			continue;
+		} else
+			return usage_error("unknown option \"%s\"", a);
+		if (i + 1 >= argc)
+			return usage_error("%s needs a value", a);
+		*slot = argv[++i];
+	}
+	return 0;
+}
+
+/* mkdir -p of the directory holding path. */
+static int
+ensure_parent_dir(const char *path, char *err, size_t errlen)
+{
+	char buf[4096], *p;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	p = dirname(buf);
+	for (char *s = p + 1; *s != '\0'; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0750) == -1 && errno != EEXIST)
+			goto fail;
+		*s = '/';
+	}
+	if (mkdir(p, 0750) == -1 && errno != EEXIST)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot create directory %s: %s", p,
+	    strerror(errno));
+	return -1;
+}
+
+static struct meter_prices *
+load_prices(const struct config *cfg, char *err, size_t errlen)
+{
+	struct meter_prices *p;
+	char inner[512];
+	FILE *f;
+	char *text;
+	size_t n;
+
+	if (cfg->pricing_file == NULL)
+		return meter_prices_load_builtin(err, errlen);
+	if ((f = fopen(cfg->pricing_file, "rb")) == NULL) {
+		snprintf(err, errlen, "pricing_file %s: %s", cfg->pricing_file,
+		    strerror(errno));
+		return NULL;
+	}
+	text = malloc(8 << 20);
+	n = text ? fread(text, 1, 8 << 20, f) : 0;
+	fclose(f);
+	if (text == NULL || n == 8 << 20) {
+		snprintf(err, errlen, "pricing_file %s: %s", cfg->pricing_file,
+		    text ? "larger than 8 MiB" : "out of memory");
+		free(text);
+		return NULL;
+	}
+	p = meter_prices_load(text, n, inner, sizeof(inner));
+	free(text);
+	if (p == NULL)
+		snprintf(err, errlen, "pricing_file %s: %s", cfg->pricing_file,
+		    inner);
+	return p;
+}
+
+static int
+cmd_check_config(const struct cli *cli)
+{
+	char err[1024];
+	struct config *cfg;
+	struct meter_prices *p;
+
+	if (cli->config == NULL) {
+		fprintf(stderr, "tollgate check-config: give the file with -c "
+		    "FILE\n");
+		return 2;
+	}
+	if ((cfg = config_load(cli->config, &cli->ov, err, sizeof(err))) ==
+	    NULL) {
+		fprintf(stderr, "tollgate: %s\n", err);
+		return 1;
+	}
+	if ((p = load_prices(cfg, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "tollgate: %s\n", err);
+		config_free(cfg);
+		return 1;
+	}
+	printf("%s: ok (%zu workspaces, %zu priced models, prices %s)\n",
+	    cli->config, cfg->nws, meter_prices_count(p),
+	    meter_prices_version(p));
+	meter_prices_free(p);
+	config_free(cfg);
+	return 0;
+}
+
+/* --- running ------------------------------------------------------------- */
+
+static int
+all_idle(struct proxy *px)
+{
+	int i;
+
+	for (i = 0; i < px->nworkers; i++)
+		if (proxy_worker_nconns(px->workers[i]) > 0)
+			return 0;
+	return 1;
+}
+
+static void
+log_store_trouble(struct main_state *ms)
+{
+	struct store_stats s;
+
+	store_stats(ms->px->store, &s);
+	if (s.failures != ms->last.failures)
+		log_err("store: %" PRIu64 " failed transaction(s), retrying: "
+		    "%s", s.failures - ms->last.failures, s.last_error);
+	if (s.refused != ms->last.refused)
+		log_err("store: queue full (%zu slots); %" PRIu64 " request(s) "
+		    "refused with 503", s.capacity, s.refused - ms->last.refused);
+	ms->last = s;
+}
+
+static void
+main_on_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_state *ms = arg;
+	struct timeval tv = {0, MAIN_DRAIN_POLL_MS * 1000};
+	int i;
+
+	if (!ms->draining) {
+		log_store_trouble(ms);
+		tv.tv_sec = MAIN_STATS_MS / 1000;
+		tv.tv_usec = 0;
+	} else if (all_idle(ms->px)) {
+		event_base_loopexit(ms->base, NULL);
+		return;
+	} else if (proxy_now_ms() >= ms->drain_deadline_ms) {
+		log_warn("drain deadline passed: cutting off the requests "
+		    "still in flight (their usage is recorded as estimated)");
+		for (i = 0; i < ms->px->nworkers; i++)
+			proxy_worker_stop(ms->px->workers[i]);
+		event_base_loopexit(ms->base, NULL);
+		return;
+	}
+	evtimer_add(ms->poll, &tv);
+}
+
+static void
+main_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct main_state *ms = arg;
+	int i;
+
+	if (sig == SIGHUP) {
+		log_warn("SIGHUP: configuration reload is not built yet; "
+		    "restart tollgate to apply a changed config");
+		return;
+	}
+	if (ms->draining) {
+		log_warn("second signal: stopping now");
+		ms->drain_deadline_ms = 0;
+		return;
+	}
+	log_info("%s: draining (no new connections; in-flight requests may "
+	    "finish within %d ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+	    ms->px->cfg->timeouts.drain_ms);
+	ms->draining = 1;
+	ms->drain_deadline_ms = proxy_now_ms() +
+	    ms->px->cfg->timeouts.drain_ms;
+	for (i = 0; i < ms->px->nworkers; i++)
+		proxy_worker_drain(ms->px->workers[i]);
+	event_del(ms->poll);
+	main_on_poll(-1, 0, ms);
+}
+
+static int
+start_workers(struct proxy *px, struct config *cfg, char *err, size_t errlen)
+{
+	int i;
+
+	if ((px->workers = calloc((size_t)cfg->workers,
+		 sizeof(*px->workers))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < cfg->workers; i++) {
+		if ((px->workers[i] = proxy_worker_new(px, i, err, errlen)) ==
+		    NULL)
+			return -1;
+		px->nworkers++;
+		/* --listen :0 asks for any port: every worker shares the
+		 * one the first got. */
+		if (i == 0 && cfg->listen_port == 0)
+			cfg->listen_port = proxy_worker_port(px->workers[0]);
+	}
+	return 0;
+}
+
+static void
+warn_open_proxy(const struct config *cfg)
+{
+	size_t i;
+
+	if (config_host_is_loopback(cfg->listen_host) ||
+	    cfg->require_proxy_auth)
+		return;
+	for (i = 0; i < cfg->n_tunnel; i++)
+		if (strcmp(cfg->tunnel_hosts[i], "*") == 0)
+			log_warn("listen %s is not loopback, tunnel_hosts is "
+			    "[\"*\"] and require_proxy_auth is off: anyone who "
+			    "can reach this port can use tollgate as an open "
+			    "proxy", cfg->listen_host);
+}
+
+static void
+teardown(struct proxy *px, struct proxy_admin *ad)
+{
+	uint64_t lost;
+	int i;
+
+
+	for (i = 0; i < px->nworkers; i++)
+		proxy_worker_free(px->workers[i]);
+	free(px->workers);
+	proxy_admin_stop(ad);
+	/* Commits what is queued; only rows that kept failing are lost. */
+	if ((lost = store_close(px->store)) > 0)
+		log_err("store: %" PRIu64 " row(s) could not be written before "
+		    "exit", lost);
+	px->store = NULL;
+	SSL_CTX_free(px->upstream_ctx);
+	meter_prices_free(px->prices);
+}
+
+static int
+cmd_run(const struct cli *cli)
+{
+	struct proxy px;
+	struct config *cfg;
+	struct proxy_admin *ad = NULL;
+	struct main_state ms;
+	struct event *sigs[3] = {NULL, NULL, NULL};
+	const int signo[3] = {SIGTERM, SIGINT, SIGHUP};
+	sigset_t block, old;
+	char err[1024];
+	int i, rc = 1;
+
+	memset(&px, 0, sizeof(px));
+	memset(&ms, 0, sizeof(ms));
+	evthread_use_pthreads();
+	signal(SIGPIPE, SIG_IGN);
+	if ((cfg = config_load(cli->config, &cli->ov, err, sizeof(err))) ==
+	    NULL) {
+		log_err("%s", err);
+		return 1;
+	}
+	px.cfg = cfg;
+	/* Workers inherit a mask without these; the main loop takes them. */
+	sigemptyset(&block);
+	for (i = 0; i < 3; i++)
+		sigaddset(&block, signo[i]);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	if ((px.prices = load_prices(cfg, err, sizeof(err))) == NULL ||
+	    ensure_parent_dir(cfg->db, err, sizeof(err)) == -1 ||
+	    (px.store = store_open(cfg->db, cfg->store_queue, err,
+		 sizeof(err))) == NULL ||
+	    (px.upstream_ctx = proxy_upstream_ctx_new(cfg, err,
+		 sizeof(err))) == NULL ||
+	    start_workers(&px, cfg, err, sizeof(err)) == -1 ||
+	    (ad = proxy_admin_start(&px, err, sizeof(err))) == NULL) {
+		log_err("%s", err);
+		goto out;
+	}
+	for (i = 0; i < px.nworkers; i++)
+		if (proxy_worker_start(px.workers[i]) == -1) {
+			log_err("cannot start worker thread %d", i);
+			goto out;
+		}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	ms.px = &px;
+	if ((ms.base = event_base_new()) == NULL ||
+	    (ms.poll = evtimer_new(ms.base, main_on_poll, &ms)) == NULL)
+		goto out;
+	for (i = 0; i < 3; i++) {
+		sigs[i] = evsignal_new(ms.base, signo[i], main_on_signal, &ms);
+		evsignal_add(sigs[i], NULL);
+	}
+	log_info("tollgate %s: listening on %s:%d (%d workers), admin on "
+	    "%s:%d, upstream %s, database %s, prices %s (%zu models), config "
+	    "%s", TOLLGATE_VERSION, cfg->listen_host, cfg->listen_port,
+	    px.nworkers, cfg->admin_host, cfg->admin_port, cfg->upstream,
+	    cfg->db, meter_prices_version(px.prices),
+	    meter_prices_count(px.prices), cfg->source);
+	warn_open_proxy(cfg);
+	main_on_poll(-1, 0, &ms);
+	event_base_dispatch(ms.base);
+	rc = 0;
+out:
+	if (rc != 0)
+		for (i = 0; i < px.nworkers; i++)
+			proxy_worker_stop(px.workers[i]);
+	teardown(&px, ad);
+	for (i = 0; i < 3; i++)
+		if (sigs[i] != NULL)
+			event_free(sigs[i]);
+	if (ms.poll != NULL)
+		event_free(ms.poll);
+	if (ms.base != NULL)
+		event_base_free(ms.base);
+	if (rc == 0)
+		log_info("tollgate stopped");
+	config_free(cfg);
+	libevent_global_shutdown();
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli cli;
+	int rc = parse_cli(argc, argv, &cli);
+
+	if (rc != 0)
+		return rc;
+	if (cli.verbose)
+		log_set_level(LOG_DEBUG);
+	if (strcmp(cli.cmd, "help") == 0) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (strcmp(cli.cmd, "version") == 0) {
+		printf("tollgate %s (libevent %s, %s, SQLite %s)\n",
+		    TOLLGATE_VERSION, event_get_version(),
+		    OPENSSL_VERSION_TEXT, sqlite3_libversion());
+		return 0;
+	}
+	if (strcmp(cli.cmd, "run") == 0)
+		return cmd_run(&cli);
+	if (strcmp(cli.cmd, "check-config") == 0)
+		return cmd_check_config(&cli);
+	if (strcmp(cli.cmd, "ca") == 0 || strcmp(cli.cmd, "report") == 0 ||
+	    strcmp(cli.cmd, "reconcile") == 0) {
+		fprintf(stderr, "tollgate: \"%s\" is not built yet (see "
+		    "README.md, Status); meanwhile query the requests table "
+		    "with sqlite3\n", cli.cmd);
+		return 2;
+	}
+	return usage_error("unknown command \"%s\"", cli.cmd);
+}

@@ -1,0 +1,203 @@
+/*
+ * proxy/worker.c — worker threads (see worker.h).
+ *
+ * The main thread creates each worker's event_base and binds its listener
+ * before any thread starts, so a bind failure stops start-up with a clear
+ * message and port 0 resolves once for all workers.  Cross-thread requests
+ * (drain, stop) arrive with event_base_once on the worker's base, which
+ * libevent makes thread-safe once evthread_use_pthreads() has run.
+ */
+#include <errno.h>
+#include <event2/thread.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/conn.h"
+#include "proxy/log.h"
+#include "proxy/worker.h"
+
+static void
+worker_on_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	proxy_conn_accept(arg, fd, sa, salen);
+}
+
+static void
+worker_on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct proxy_worker *w = arg;
+	int e = EVUTIL_SOCKET_ERROR();
+
+	/* EMFILE and friends: log and keep serving the connections we
+	 * have; libevent retries on the next readiness. */
+	log_err("worker %d: accept: %s", w->id,
+	    evutil_socket_error_to_string(e));
+}
+
+static int
+worker_bind(struct proxy_worker *w, char *err, size_t errlen)
+{
+	const struct config *cfg = w->px->cfg;
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+	char addr[300];
+
+	snprintf(addr, sizeof(addr), strchr(cfg->listen_host, ':') ? "[%s]:%d"
+								     : "%s:%d",
+	    cfg->listen_host, cfg->listen_port);
+	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen)) {
+		snprintf(err, errlen, "listen %s: not a numeric address (use "
+		    "an IP such as 127.0.0.1 or [::1])", addr);
+		return -1;
+	}
+	w->listener = evconnlistener_new_bind(w->base, worker_on_accept, w,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+		LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
+	    1024, (struct sockaddr *)&ss, sslen);
+	if (w->listener == NULL) {
+		snprintf(err, errlen, "cannot listen on %s: %s (is another "
+		    "process using it? choose another with --listen)", addr,
+		    strerror(errno));
+		return -1;
+	}
+	evconnlistener_set_error_cb(w->listener, worker_on_accept_error);
+	return 0;
+}
+
+int
+proxy_worker_port(struct proxy_worker *w)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	evutil_socket_t fd = evconnlistener_get_fd(w->listener);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return -1;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+struct proxy_worker *
+proxy_worker_new(struct proxy *px, int id, char *err, size_t errlen)
+{
+	struct proxy_worker *w = calloc(1, sizeof(*w));
+
+	if (w == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	w->id = id;
+	w->px = px;
+	TAILQ_INIT(&w->conns);
+	if ((w->base = event_base_new()) == NULL ||
+	    (w->dns = evdns_base_new(w->base,
+		 EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL ||
+	    (w->up = proxy_upstream_new(w->base, w->dns, px->upstream_ctx,
+		 px->cfg)) == NULL) {
+		snprintf(err, errlen, "worker %d: cannot set up its event loop "
+		    "or resolver (check /etc/resolv.conf)", id);
+		proxy_worker_free(w);
+		return NULL;
+	}
+	if (worker_bind(w, err, errlen) == -1) {
+		proxy_worker_free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct proxy_worker *w = arg;
+
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+int
+proxy_worker_start(struct proxy_worker *w)
+{
+	if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+		return -1;
+	w->started = 1;
+	return 0;
+}
+
+static void
+worker_maybe_exit(struct proxy_worker *w)
+{
+	if (w->draining && w->nconns == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+static void
+worker_on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_worker *w = arg;
+
+	w->draining = 1;
+	if (w->listener != NULL) {
+		evconnlistener_free(w->listener);
+		w->listener = NULL;
+	}
+	proxy_conn_drain_all(w);
+	worker_maybe_exit(w);
+}
+
+static void
+worker_on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_worker *w = arg;
+
+	worker_on_drain(fd, what, arg);
+	proxy_conn_abort_all(w);
+	event_base_loopexit(w->base, NULL);
+}
+
+void
+proxy_worker_drain(struct proxy_worker *w)
+{
+	event_base_once(w->base, -1, EV_TIMEOUT, worker_on_drain, w, NULL);
+}
+
+void
+proxy_worker_stop(struct proxy_worker *w)
+{
+	event_base_once(w->base, -1, EV_TIMEOUT, worker_on_stop, w, NULL);
+}
+
+void
+proxy_worker_conn_closed(struct proxy_worker *w)
+{
+	w->nconns--;
+	worker_maybe_exit(w);
+}
+
+int
+proxy_worker_nconns(struct proxy_worker *w)
+{
+	return __atomic_load_n(&w->nconns, __ATOMIC_RELAXED);
+}
+
+void
+proxy_worker_free(struct proxy_worker *w)
+{
+	if (w == NULL)
+		return;
+	if (w->started)
+		pthread_join(w->thread, NULL);
+	if (w->listener != NULL)
+		evconnlistener_free(w->listener);
+	proxy_upstream_free(w->up);
+	if (w->dns != NULL)
+		evdns_base_free(w->dns, 0);
+	if (w->base != NULL)
+		event_base_free(w->base);
+	free(w);
+}

@@ -1,0 +1,500 @@
+/*
+ * store/store.c — schema, migrations, the writer thread (see store.h).
+ *
+ * Threads: store_open/close run on the main thread; store_reserve/submit on
+ * proxy workers (a mutex and a condition variable, never I/O); the writer
+ * thread owns the read-write connection and does every write.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/store.h"
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *ins_req;
+	sqlite3_stmt *ins_day;
+	pthread_t writer;
+	int writer_started;
+	pthread_mutex_t mu;
+	pthread_cond_t wake;      /* rows queued, or stop */
+	struct store_record *ring;
+	size_t cap, head, count, reserved;
+	int stop;
+	int busy;                 /* writer holds a batch */
+	struct store_stats stats;
+};
+
+struct store_reader {
+	sqlite3 *db;
+};
+
+/* Migration i brings user_version from i to i + 1. */
+static const char *const migrations[STORE_SCHEMA_VERSION] = {
+	"CREATE TABLE requests("
+	" id INTEGER PRIMARY KEY,"
+	" ts_ms INTEGER NOT NULL,"
+	" duration_ms INTEGER NOT NULL,"
+	" workspace TEXT NOT NULL,"
+	" end_user TEXT,"
+	" endpoint TEXT NOT NULL,"
+	" model TEXT,"
+	" status INTEGER NOT NULL,"
+	" stream INTEGER NOT NULL,"
+	" input_tokens INTEGER NOT NULL,"
+	" cached_input_tokens INTEGER NOT NULL,"
+	" output_tokens INTEGER NOT NULL,"
+	" reasoning_tokens INTEGER NOT NULL,"
+	" units REAL,"
+	" unit_kind TEXT,"
+	" cost_nanousd INTEGER NOT NULL,"
+	" estimated INTEGER NOT NULL,"
+	" price_version TEXT,"
+	" upstream_request_id TEXT,"
+	" limit_hit TEXT,"
+	" error TEXT,"
+	" forwarded INTEGER NOT NULL DEFAULT 1);"
+	"CREATE INDEX requests_ts ON requests(ts_ms);"
+	"CREATE INDEX requests_ws_ts ON requests(workspace, ts_ms);"
+	"CREATE TABLE usage_daily("
+	" day TEXT NOT NULL, workspace TEXT NOT NULL, model TEXT NOT NULL,"
+	" endpoint TEXT NOT NULL,"
+	" requests INTEGER NOT NULL, input_tokens INTEGER NOT NULL,"
+	" cached_input_tokens INTEGER NOT NULL,"
+	" output_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,"
+	" cost_nanousd INTEGER NOT NULL,"
+	" PRIMARY KEY(day, workspace, model, endpoint));",
+};
+
+static const char ins_req_sql[] =
+    "INSERT INTO requests(ts_ms, duration_ms, workspace, end_user, endpoint,"
+    " model, status, stream, input_tokens, cached_input_tokens,"
+    " output_tokens, reasoning_tokens, units, unit_kind, cost_nanousd,"
+    " estimated, price_version, upstream_request_id, limit_hit, error,"
+    " forwarded) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+
+/* usage_daily counts what reached the upstream (refusals consumed
+ * nothing and OpenAI never saw them). */
+static const char ins_day_sql[] =
+    "INSERT INTO usage_daily(day, workspace, model, endpoint, requests,"
+    " input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,"
+    " cost_nanousd) VALUES(?,?,?,?,1,?,?,?,?,?)"
+    " ON CONFLICT(day, workspace, model, endpoint) DO UPDATE SET"
+    " requests = requests + 1,"
+    " input_tokens = input_tokens + excluded.input_tokens,"
+    " cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,"
+    " output_tokens = output_tokens + excluded.output_tokens,"
+    " reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,"
+    " cost_nanousd = cost_nanousd + excluded.cost_nanousd";
+
+static int
+st_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+		return 0;
+	snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+	sqlite3_free(msg);
+	return -1;
+}
+
+static int
+st_user_version(sqlite3 *db, int *v)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) ==
+		SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW) {
+		*v = sqlite3_column_int(s, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static int
+st_migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	char sql[64];
+	int v;
+
+	if (st_user_version(db, &v) == -1) {
+		snprintf(err, errlen, "%s: cannot read schema version: %s",
+		    path, sqlite3_errmsg(db));
+		return -1;
+	}
+	if (v > STORE_SCHEMA_VERSION) {
+		snprintf(err, errlen, "%s has schema version %d but this "
+		    "tollgate knows only up to %d: run a newer tollgate or "
+		    "point --db at another file", path, v,
+		    STORE_SCHEMA_VERSION);
+		return -1;
+	}
+	for (; v < STORE_SCHEMA_VERSION; v++) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", v + 1);
+		if (st_exec(db, "BEGIN IMMEDIATE", err, errlen) == -1 ||
+		    st_exec(db, migrations[v], err, errlen) == -1 ||
+		    st_exec(db, sql, err, errlen) == -1 ||
+		    st_exec(db, "COMMIT", err, errlen) == -1) {
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+utc_day(int64_t ts_ms, char out[11])
+{
+	time_t t = (time_t)(ts_ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 11, "%Y-%m-%d", &tm);
+}
+
+static void
+bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v[0] == '\0')
+		sqlite3_bind_null(s, i);
+	else
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+static int
+st_insert(struct store *st, const struct store_record *r)
+{
+	sqlite3_stmt *s = st->ins_req;
+	char day[11];
+	int i = 1;
+
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, i++, r->ts_ms);
+	sqlite3_bind_int64(s, i++, r->duration_ms);
+	sqlite3_bind_text(s, i++, r->workspace, -1, SQLITE_STATIC);
+	bind_text_or_null(s, i++, r->end_user);
+	sqlite3_bind_text(s, i++, r->endpoint, -1, SQLITE_STATIC);
+	bind_text_or_null(s, i++, r->model);
+	sqlite3_bind_int(s, i++, r->status);
+	sqlite3_bind_int(s, i++, r->stream);
+	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->input_tokens);
+	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->cached_input_tokens);
+	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->output_tokens);
+	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->reasoning_tokens);
+	if (r->unit_kind[0] != '\0')
+		sqlite3_bind_double(s, i++, r->units);
+	else
+		sqlite3_bind_null(s, i++);
+	bind_text_or_null(s, i++, r->unit_kind);
+	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->cost_nanousd);
+	sqlite3_bind_int(s, i++, r->estimated);
+	bind_text_or_null(s, i++, r->price_version);
+	bind_text_or_null(s, i++, r->upstream_request_id);
+	bind_text_or_null(s, i++, r->limit_hit);
+	bind_text_or_null(s, i++, r->error);
+	sqlite3_bind_int(s, i++, r->forwarded);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return -1;
+	if (!r->forwarded)
+		return 0;
+	s = st->ins_day;
+	utc_day(r->ts_ms, day);
+	sqlite3_reset(s);
+	i = 1;
+	sqlite3_bind_text(s, i++, day, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, i++, r->workspace, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, i++, r->model, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, i++, r->endpoint, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->input_tokens);
+	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->cached_input_tokens);
+	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->output_tokens);
+	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->reasoning_tokens);
+	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->cost_nanousd);
+	return sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+}
+
+/* One transaction for the whole batch: all rows or none. */
+static int
+st_write_batch(struct store *st, const struct store_record *b, size_t n)
+{
+	size_t i;
+
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (st_insert(st, &b[i]) == -1)
+			goto fail;
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+fail:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* Commits one batch, retrying while it fails; gives up only when closing
+ * and the failure has lasted STORE_CLOSE_GIVE_UP_MS. */
+static void
+st_commit_retrying(struct store *st, const struct store_record *b, size_t n)
+{
+	long failed_ms = 0;
+
+	while (st_write_batch(st, b, n) == -1) {
+		pthread_mutex_lock(&st->mu);
+		st->stats.failures++;
+		snprintf(st->stats.last_error, sizeof(st->stats.last_error),
+		    "%s", sqlite3_errmsg(st->db));
+		if (st->stop && failed_ms >= STORE_CLOSE_GIVE_UP_MS) {
+			st->stats.lost += n;
+			pthread_mutex_unlock(&st->mu);
+			return;
+		}
+		pthread_mutex_unlock(&st->mu);
+		sleep_ms(STORE_RETRY_MS);
+		failed_ms += STORE_RETRY_MS;
+	}
+	pthread_mutex_lock(&st->mu);
+	st->stats.committed += n;
+	st->stats.batches++;
+	pthread_mutex_unlock(&st->mu);
+}
+
+static void *
+st_writer_main(void *arg)
+{
+	struct store *st = arg;
+	struct store_record *batch = malloc(STORE_BATCH_MAX * sizeof(*batch));
+	size_t n, i;
+
+	if (batch == NULL)
+		abort(); /* start-up allocation; nothing to fall back to */
+	for (;;) {
+		pthread_mutex_lock(&st->mu);
+		while (st->count == 0 && !st->stop)
+			pthread_cond_wait(&st->wake, &st->mu);
+		if (st->count == 0 && st->stop) {
+			pthread_mutex_unlock(&st->mu);
+			break;
+		}
+		n = st->count < STORE_BATCH_MAX ? st->count : STORE_BATCH_MAX;
+		for (i = 0; i < n; i++)
+			batch[i] = st->ring[(st->head + i) % st->cap];
+		st->head = (st->head + n) % st->cap;
+		st->count -= n;
+		st->busy = 1;
+		pthread_mutex_unlock(&st->mu);
+
+		st_commit_retrying(st, batch, n);
+
+		pthread_mutex_lock(&st->mu);
+		st->busy = 0;
+		pthread_mutex_unlock(&st->mu);
+	}
+	free(batch);
+	return NULL;
+}
+
+static sqlite3 *
+st_open_db(const char *path, int flags, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database %s: %s", path,
+		    db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	return db;
+}
+
+struct store *
+store_open(const char *path, size_t queue_max, char *err, size_t errlen)
+{
+	struct store *st = calloc(1, sizeof(*st));
+
+	if (st == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->wake, NULL);
+	st->cap = queue_max ? queue_max : STORE_QUEUE_DEFAULT;
+	st->stats.capacity = st->cap;
+	if ((st->ring = calloc(st->cap, sizeof(*st->ring))) == NULL) {
+		snprintf(err, errlen, "out of memory for %zu queued records",
+		    st->cap);
+		goto fail;
+	}
+	st->db = st_open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	    SQLITE_OPEN_NOMUTEX, err, errlen);
+	if (st->db == NULL)
+		goto fail;
+	if (st_exec(st->db, "PRAGMA journal_mode=WAL; "
+	    "PRAGMA synchronous=NORMAL", err, errlen) == -1 ||
+	    st_migrate(st->db, path, err, errlen) == -1)
+		goto fail;
+	if (sqlite3_prepare_v2(st->db, ins_req_sql, -1, &st->ins_req, NULL) !=
+		SQLITE_OK ||
+	    sqlite3_prepare_v2(st->db, ins_day_sql, -1, &st->ins_day, NULL) !=
+		SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(st->db));
+		goto fail;
+	}
+	if (pthread_create(&st->writer, NULL, st_writer_main, st) != 0) {
+		snprintf(err, errlen, "cannot start the store writer thread");
+		goto fail;
+	}
+	st->writer_started = 1;
+	return st;
+fail:
+	store_close(st);
+	return NULL;
+}
+
+int
+store_reserve(struct store *st)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&st->mu);
+	if (st->count + st->reserved >= st->cap) {
+		st->stats.refused++;
+		rc = -1;
+	} else {
+		st->reserved++;
+	}
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+void
+store_release(struct store *st)
+{
+	pthread_mutex_lock(&st->mu);
+	if (st->reserved > 0)
+		st->reserved--;
+	pthread_mutex_unlock(&st->mu);
+}
+
+void
+store_submit(struct store *st, const struct store_record *rec)
+{
+	pthread_mutex_lock(&st->mu);
+	if (st->reserved > 0)
+		st->reserved--;
+	/* A reservation guarantees room: count + reserved <= cap held. */
+	st->ring[(st->head + st->count) % st->cap] = *rec;
+	st->count++;
+	pthread_cond_signal(&st->wake);
+	pthread_mutex_unlock(&st->mu);
+}
+
+int
+store_try_submit(struct store *st, const struct store_record *rec)
+{
+	if (store_reserve(st) == -1)
+		return -1;
+	store_submit(st, rec);
+	return 0;
+}
+
+void
+store_stats(struct store *st, struct store_stats *out)
+{
+	pthread_mutex_lock(&st->mu);
+	*out = st->stats;
+	out->queued = st->count + (size_t)st->busy;
+	out->reserved = st->reserved;
+	pthread_mutex_unlock(&st->mu);
+}
+
+uint64_t
+store_close(struct store *st)
+{
+	uint64_t lost;
+
+	if (st == NULL)
+		return 0;
+	if (st->writer_started) {
+		pthread_mutex_lock(&st->mu);
+		st->stop = 1;
+		pthread_cond_signal(&st->wake);
+		pthread_mutex_unlock(&st->mu);
+		pthread_join(st->writer, NULL);
+	}
+	sqlite3_finalize(st->ins_req);
+	sqlite3_finalize(st->ins_day);
+	if (st->db != NULL) {
+		/* Fold the WAL back so the file alone is the database. */
+		sqlite3_wal_checkpoint_v2(st->db, NULL,
+		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		sqlite3_close(st->db);
+	}
+	pthread_cond_destroy(&st->wake);
+	pthread_mutex_destroy(&st->mu);
+	lost = st->stats.lost;
+	free(st->ring);
+	free(st);
+	return lost;
+}
+
+struct store_reader *
+store_reader_open(const char *path, char *err, size_t errlen)
+{
+	struct store_reader *rd = calloc(1, sizeof(*rd));
+
+	if (rd == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	rd->db = st_open_db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+	    err, errlen);
+	if (rd->db == NULL) {
+		free(rd);
+		return NULL;
+	}
+	return rd;
+}
+
+void
+store_reader_close(struct store_reader *rd)
+{
+	if (rd == NULL)
+		return;
+	sqlite3_close(rd->db);
+	free(rd);
+}
+
+int64_t
+store_reader_count(struct store_reader *rd)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t n = -1;
+
+	if (sqlite3_prepare_v2(rd->db, "SELECT count(*) FROM requests", -1,
+		&s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return n;
+}
