@@ -83,6 +83,7 @@ deps:
 
 test-deps:
 	scripts/deps.sh test
+	@[ -d tests/node_modules/openai ] || npm ci --prefix tests --no-audit --no-fund
 
 run: deps
 	$(MAKE) all

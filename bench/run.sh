@@ -1,0 +1,113 @@
+#!/bin/sh
+# bench/run.sh — requests/s and latency, side by side, from one run.
+#
+# Upstream: nginx over TLS answering every POST with a canned chat
+# completion (return 200), so the proxies are what is measured.  Then the
+# same wrk load (non-streaming small chat completions, keep-alive) against:
+#   1. the upstream directly (TLS),
+#   2. nginx proxy_pass to it (keep-alive upstream pool, TLS verified),
+#   3. tollgate (metering, SQLite rows) to it.
+# Both proxies get the same worker count (BENCH_WORKERS, default 1).
+# Everything binds 127.0.0.1; every run is bounded by BENCH_SECONDS.
+set -eu
+cd "$(dirname "$0")/.."
+WORKERS=${BENCH_WORKERS:-1}
+SECS=${BENCH_SECONDS:-5}
+CONNS=${BENCH_CONNECTIONS:-32}
+BUILD=${BUILD:-build}
+dir=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
+pids=""
+cleanup() { for p in $pids; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
+
+freeport() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+
+# certificates: a CA and a localhost leaf
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+	-subj "/CN=bench CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" \
+	-addext basicConstraints=critical,CA:TRUE 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+	-keyout "$dir/leaf.key" -out "$dir/leaf.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$dir/ext"
+openssl x509 -req -in "$dir/leaf.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+	-CAcreateserial -days 1 -extfile "$dir/ext" -out "$dir/leaf.pem" 2>/dev/null
+
+UP=$(freeport); NG=$(freeport); TG=$(freeport); AD=$(freeport)
+body='{"id":"chatcmpl-bench","object":"chat.completion","created":1741570283,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"Hello!","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0}}}'
+
+cat >"$dir/upstream.conf" <<NGINX
+worker_processes 1;
+pid $dir/upstream.pid;
+error_log $dir/upstream.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$UP ssl;
+    ssl_certificate $dir/leaf.pem;
+    ssl_certificate_key $dir/leaf.key;
+    location / { default_type application/json; return 200 '$body'; }
+  }
+}
+NGINX
+cat >"$dir/proxy.conf" <<NGINX
+worker_processes $WORKERS;
+pid $dir/proxy.pid;
+error_log $dir/proxy.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream api { server 127.0.0.1:$UP; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NG;
+    location / {
+      proxy_pass https://api;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host localhost;
+      proxy_ssl_server_name on;
+      proxy_ssl_name localhost;
+      proxy_ssl_verify on;
+      proxy_ssl_trusted_certificate $dir/ca.pem;
+      proxy_ssl_session_reuse on;
+    }
+  }
+}
+NGINX
+nginx -c "$dir/upstream.conf" -g 'daemon off;' & pids="$pids $!"
+nginx -c "$dir/proxy.conf" -g 'daemon off;' & pids="$pids $!"
+cat >"$dir/tollgate.json" <<JSON
+{"listen":"127.0.0.1:$TG","admin_listen":"127.0.0.1:$AD","upstream":"https://localhost:$UP",
+ "upstream_ca_file":"$dir/ca.pem","data_dir":"$dir","workers":$WORKERS}
+JSON
+"$BUILD/tollgate" -c "$dir/tollgate.json" 2>"$dir/tollgate.log" & pids="$pids $!"
+sleep 1
+
+cat >"$dir/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench"
+wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}],"max_tokens":16}'
+LUA
+
+# ms from a wrk latency like 812.00us / 1.23ms / 1.01s
+to_ms() { awk -v v="$1" 'BEGIN{n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.2f", n}'; }
+
+measure() { # label url
+	out=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$dir/post.lua" "$2" 2>&1)
+	rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
+	p50=$(echo "$out" | awk '$1=="50%"{print $2}')
+	p99=$(echo "$out" | awk '$1=="99%"{print $2}')
+	errs=$(echo "$out" | awk '/Non-2xx|Socket errors/{print}' | tr '\n' ' ')
+	printf '%-34s %10s %9s %9s  %s\n' "$1" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "$errs"
+}
+
+echo "tollgate bench: $SECS s per target, $CONNS connections, wrk 1 thread, $WORKERS proxy worker(s), $(nproc) cores"
+printf '%-34s %10s %9s %9s\n' "target" "req/s" "p50 ms" "p99 ms"
+measure "upstream direct (nginx TLS)" "https://localhost:$UP/v1/chat/completions"
+measure "nginx proxy_pass -> upstream" "http://127.0.0.1:$NG/v1/chat/completions"
+measure "tollgate -> upstream" "http://127.0.0.1:$TG/v1/chat/completions"
+rows=$(sqlite3 "$dir/tollgate.db" "select count(*) from requests" 2>/dev/null || echo "?")
+echo "tollgate stored $rows rows (one per request answered)"

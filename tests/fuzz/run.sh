@@ -1,0 +1,26 @@
+#!/bin/sh
+# tests/fuzz/run.sh — builds each fuzz driver with clang's libFuzzer and
+# ASan/UBSan and runs it for FUZZ_SECONDS (default 20) seconds.  Corpora
+# and crash files go to build/fuzz/.  Bounded: it stops on its own.
+set -eu
+cd "$(dirname "$0")/../.."
+SECS=${FUZZ_SECONDS:-20}
+out=build/fuzz
+mkdir -p "$out"
+CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -I. -I/usr/share/include/llhttp -D_GNU_SOURCE"
+common="meter/jscan.c meter/sse.c meter/endpoint.c meter/request.c meter/response.c"
+llhttp="/usr/share/llhttp/api.c /usr/share/llhttp/http.c /usr/share/llhttp/llhttp.c"
+status=0
+for drv in tests/fuzz/fuzz_*.c; do
+	name=$(basename "$drv" .c)
+	extra=""
+	[ "$name" = fuzz_http ] && extra="proxy/http.c $llhttp"
+	clang $CFLAGS -o "$out/$name" "$drv" $common $extra -lz
+	mkdir -p "$out/$name.corpus"
+	echo "== $name ($SECS s)"
+	(cd "$out" && "./$name" -max_total_time="$SECS" -max_len=4096 \
+	    -artifact_prefix="$name-" "$name.corpus" >"$name.log" 2>&1) ||
+		{ echo "!! $name found a crash: see $out/$name.log"; status=1; }
+	tail -1 "$out/$name.log"
+done
+exit $status
