@@ -224,8 +224,11 @@ conn_next(struct proxy_conn *c, int must_close)
 	conn_arm(c, c->cfg->timeouts.client_idle_ms);
 	proxy_http_resume(c->req_parser);
 	bufferevent_enable(c->client, EV_READ);
+	/* Pipelined requests already read: parse them from the loop, not
+	 * from here, so a long pipeline never recurses. */
 	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0)
-		conn_parse_requests(c); /* pipelined requests */
+		bufferevent_trigger(c->client, EV_READ,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 /*

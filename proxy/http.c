@@ -25,6 +25,9 @@ struct proxy_http {
 	int stopped;         /* a callback returned -1 */
 	int in_message;
 	const char *error;
+	const char *feed_start, *feed_end; /* the buffer being parsed */
+	const char *value_end;  /* end of the last header value piece */
+	int value_at_buf_end;   /* ... which ended its input buffer */
 };
 
 static int
@@ -123,6 +126,18 @@ ph_on_value(llhttp_t *l, const char *at, size_t n)
 		f->value_off = (uint32_t)p->head.len;
 		p->last = LAST_VALUE;
 	}
+	/* llhttp 8 accepts obsolete line folding even in strict mode: it
+	 * reports the folded line as a second value piece, with the CRLF and
+	 * whitespace skipped between them.  A piece that neither follows the
+	 * last one nor starts a new input buffer is such a fold.  RFC 9112
+	 * §5.2 lets a server refuse it; we do (request smuggling). */
+	else if (at != p->value_end &&
+	    !(p->value_at_buf_end && at == p->feed_start)) {
+		p->error = "obsolete line folding in a header field";
+		return -1;
+	}
+	p->value_end = at + n;
+	p->value_at_buf_end = at + n == p->feed_end;
 	if (ph_append(p, at, n) == -1)
 		return -1;
 	f->value_len += (uint32_t)n;
@@ -242,7 +257,8 @@ ph_result(struct proxy_http *p, llhttp_errno_t e)
 		p->error = "stopped";
 		return PROXY_HTTP_STOPPED;
 	}
-	p->error = llhttp_get_error_reason(&p->parser);
+	if (p->error == NULL)
+		p->error = llhttp_get_error_reason(&p->parser);
 	if (p->error == NULL)
 		p->error = llhttp_errno_name(e);
 	return PROXY_HTTP_ERROR;
@@ -252,9 +268,12 @@ enum proxy_http_rc
 proxy_http_feed(struct proxy_http *p, const char *buf, size_t len,
     size_t *used)
 {
-	llhttp_errno_t e = llhttp_execute(&p->parser, buf, len);
+	llhttp_errno_t e;
 	const char *pos;
 
+	p->feed_start = buf;
+	p->feed_end = buf + len;
+	e = llhttp_execute(&p->parser, buf, len);
 	*used = len;
 	if (e != HPE_OK) {
 		pos = llhttp_get_error_pos(&p->parser);

@@ -32,7 +32,8 @@ struct proxy_upstream *proxy_upstream_new(struct event_base *base,
     struct evdns_base *dns, SSL_CTX *ctx, const struct config *cfg);
 void proxy_upstream_free(struct proxy_upstream *up);
 
-/* A pooled idle connection (callbacks cleared, reading disabled) or NULL. */
+/* A pooled idle connection (callbacks cleared, reading still enabled: set
+ * callbacks before returning to the loop) or NULL. */
 struct bufferevent *proxy_upstream_take(struct proxy_upstream *up);
 
 /*

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 SECS=${FUZZ_SECONDS:-20}
 out=build/fuzz
 mkdir -p "$out"
-CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -I. -I/usr/share/include/llhttp -D_GNU_SOURCE"
+CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -I. -I/usr/share/include/llhttp -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1"
 common="meter/jscan.c meter/sse.c meter/endpoint.c meter/request.c meter/response.c"
 llhttp="/usr/share/llhttp/api.c /usr/share/llhttp/http.c /usr/share/llhttp/llhttp.c"
 status=0
