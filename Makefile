@@ -100,7 +100,7 @@ test: test-deps
 
 check: test-deps
 	$(MAKE) BUILD=build/san SANITIZER=address,undefined OPT="-O1 -g" all build/san/unit
-	BUILD=build/san ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	BUILD=build/san TOLLGATE_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
 
 bench: test-deps

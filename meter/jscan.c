@@ -53,6 +53,19 @@ struct meter_jscan {
 	uint64_t vbegin;
 	const char *literal; /* "true", "false" or "null" while matching */
 	size_t litpos;
+	int num;             /* position in the number grammar (js_number) */
+};
+
+/* RFC 8259 §6: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
+enum js_num {
+	N_SIGN,      /* after '-': a digit must follow */
+	N_ZERO,      /* a leading 0: '.', 'e' or the end */
+	N_INT,       /* integer digits */
+	N_DOT,       /* after '.': a digit must follow */
+	N_FRAC,      /* fraction digits */
+	N_EXP,       /* after 'e': sign or digit */
+	N_EXP_SIGN,  /* after the exponent sign: a digit */
+	N_EXP_DIGITS,
 };
 
 struct meter_jscan *
@@ -256,6 +269,7 @@ js_value_start(struct meter_jscan *js, char c)
 		if (c == '-' || (c >= '0' && c <= '9')) {
 			js_text_start(js, js->off);
 			js_text_add(js, &c, 1);
+			js->num = c == '-' ? N_SIGN : c == '0' ? N_ZERO : N_INT;
 			js->state = JS_IN_NUMBER;
 			return 0;
 		}
@@ -359,14 +373,54 @@ js_string_bytes(struct meter_jscan *js, const char *p, size_t n,
 	return 0;
 }
 
+/* Next number-grammar state after c, or -1 when c ends the number. */
+static int
+js_num_next(int st, char c)
+{
+	int digit = c >= '0' && c <= '9';
+
+	switch (st) {
+	case N_SIGN:
+		return c == '0' ? N_ZERO : digit ? N_INT : -2;
+	case N_ZERO:
+		return c == '.' ? N_DOT : (c == 'e' || c == 'E') ? N_EXP : -1;
+	case N_INT:
+		return digit ? N_INT : c == '.' ? N_DOT
+		    : (c == 'e' || c == 'E') ? N_EXP : -1;
+	case N_DOT:
+		return digit ? N_FRAC : -2;
+	case N_FRAC:
+		return digit ? N_FRAC : (c == 'e' || c == 'E') ? N_EXP : -1;
+	case N_EXP:
+		return (c == '+' || c == '-') ? N_EXP_SIGN : digit ? N_EXP_DIGITS
+								  : -2;
+	case N_EXP_SIGN:
+		return digit ? N_EXP_DIGITS : -2;
+	default:
+		return digit ? N_EXP_DIGITS : -1;
+	}
+}
+
+/* A number may end only after a digit. */
+static int
+js_num_complete(int st)
+{
+	return st == N_ZERO || st == N_INT || st == N_FRAC ||
+	    st == N_EXP_DIGITS;
+}
+
 static int
 js_number_byte(struct meter_jscan *js, char c, int *reprocess)
 {
-	if ((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' ||
-	    c == '+' || c == '-') {
+	int next = js_num_next(js->num, c);
+
+	if (next >= 0) {
+		js->num = next;
 		js_text_add(js, &c, 1);
 		return 0;
 	}
+	if (next == -2 || !js_num_complete(js->num))
+		return js_fail(js, "malformed number");
 	js_emit_scalar(js, METER_JSCAN_NUMBER, js->off);
 	*reprocess = 1;
 	return 0;
@@ -481,8 +535,11 @@ meter_jscan_feed(struct meter_jscan *js, const char *buf, size_t len)
 int
 meter_jscan_finish(struct meter_jscan *js)
 {
-	if (js->state == JS_IN_NUMBER && js->depth == 0)
+	if (js->state == JS_IN_NUMBER && js->depth == 0) {
+		if (!js_num_complete(js->num))
+			return js_fail(js, "malformed number");
 		js_emit_scalar(js, METER_JSCAN_NUMBER, js->off);
+	}
 	if (js->state == JS_ERROR)
 		return -1;
 	if (!js->done || js->state != JS_AFTER)

@@ -48,9 +48,9 @@ meter_price_parse_decimal(const char *s, uint64_t *nano)
 	int digits = 0, fd = 0;
 
 	for (; *s >= '0' && *s <= '9'; s++, digits++) {
-		if (whole > 100000000000ULL)
-			return -1;
 		whole = whole * 10 + (uint64_t)(*s - '0');
+		if (whole > UINT64_MAX / 1000000000ULL)
+			return -1; /* would not fit in nano-units */
 	}
 	if (*s == '.') {
 		for (s++; *s >= '0' && *s <= '9'; s++, fd++, digits++) {
@@ -63,6 +63,8 @@ meter_price_parse_decimal(const char *s, uint64_t *nano)
 		return -1;
 	while (fd++ < 9)
 		frac *= 10;
+	if (whole * 1000000000ULL > UINT64_MAX - frac)
+		return -1;
 	*nano = whole * 1000000000ULL + frac;
 	return 0;
 }

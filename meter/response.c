@@ -50,8 +50,6 @@ struct meter_response {
 	/* decoding */
 	int inflate;           /* body is gzip or deflate */
 	int z_ready;
-	int z_raw;             /* retried as raw deflate */
-	uint64_t z_in;         /* compressed bytes inflated so far */
 	z_stream z;
 	uint64_t scanned;
 	/* rewriting */
@@ -61,7 +59,10 @@ struct meter_response {
 	char *held;
 	size_t held_len, held_cap, held_start;
 	uint64_t held_base;    /* raw offset of held[0] */
-	const char *problem;
+	const char *problem;   /* why usage may be missing (reported) */
+	int stopped;           /* the meter gave up reading this body */
+	unsigned char zhead[2];/* first body bytes, to tell zlib from raw */
+	size_t zhead_len;
 };
 
 static int
@@ -326,13 +327,20 @@ mr_sse_feed_all(struct meter_response *mr, const char *p, size_t n)
 /* --- decoding -------------------------------------------------------- */
 
 static void
+mr_stop(struct meter_response *mr, const char *why)
+{
+	mr->stopped = 1;
+	mr->problem = why;
+}
+
+static void
 mr_scan(struct meter_response *mr, const char *p, size_t n)
 {
-	if (mr->problem != NULL)
+	if (mr->stopped)
 		return;
 	mr->scanned += n;
 	if (mr->scanned > METER_MAX_INFLATED_BYTES) {
-		mr->problem = "body larger than the meter reads";
+		mr_stop(mr, "body larger than the meter reads");
 		return;
 	}
 	if (mr->kind == MR_JSON)
@@ -341,50 +349,35 @@ mr_scan(struct meter_response *mr, const char *p, size_t n)
 		mr_sse_feed_all(mr, p, n);
 }
 
+/*
+ * HTTP "deflate" should be zlib (RFC 9110 §8.4.1.2) but some servers send
+ * bare RFC 1951 data; gzip has its own magic.  The first two bytes tell.
+ */
 static int
-mr_inflate_start(struct meter_response *mr, int raw)
+mr_inflate_bits(const unsigned char h[2])
 {
-	if (mr->z_ready)
-		inflateEnd(&mr->z);
-	memset(&mr->z, 0, sizeof(mr->z));
-	/* 15+32: zlib or gzip by header; -15: raw deflate (servers that send
-	 * bare RFC 1951 data as "deflate"). */
-	if (inflateInit2(&mr->z, raw ? -15 : 15 + 32) != Z_OK) {
-		mr->problem = "cannot start zlib";
-		return -1;
-	}
-	mr->z_ready = 1;
-	mr->z_raw = raw;
-	return 0;
+	if (h[0] == 0x1f && h[1] == 0x8b)
+		return 15 + 16;                         /* gzip */
+	if ((h[0] & 0x0f) == 8 && ((h[0] << 8) | h[1]) % 31 == 0)
+		return 15;                              /* zlib */
+	return -15;                                     /* raw deflate */
 }
 
 static void
-mr_inflate(struct meter_response *mr, const char *p, size_t n)
+mr_inflate_run(struct meter_response *mr, const char *p, size_t n)
 {
 	unsigned char out[METER_INFLATE_WINDOW];
 
-	if (mr->problem != NULL || (!mr->z_ready && mr_inflate_start(mr, 0)))
-		return;
 	mr->z.next_in = (unsigned char *)(uintptr_t)p;
 	mr->z.avail_in = (uInt)n;
-	while (mr->z.avail_in > 0 && mr->problem == NULL) {
+	while (mr->z.avail_in > 0 && !mr->stopped) {
 		int rc;
 
 		mr->z.next_out = out;
 		mr->z.avail_out = sizeof(out);
 		rc = inflate(&mr->z, Z_NO_FLUSH);
-		if (rc == Z_DATA_ERROR && !mr->z_raw && mr->z_in == 0) {
-			size_t left = mr->z.avail_in;
-			const char *rest = (const char *)mr->z.next_in;
-
-			if (mr_inflate_start(mr, 1) == -1)
-				return;
-			mr->z.next_in = (unsigned char *)(uintptr_t)rest;
-			mr->z.avail_in = (uInt)left;
-			continue;
-		}
 		if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
-			mr->problem = "compressed body is corrupt";
+			mr_stop(mr, "compressed body is corrupt");
 			return;
 		}
 		mr_scan(mr, (const char *)out, sizeof(out) - mr->z.avail_out);
@@ -393,7 +386,30 @@ mr_inflate(struct meter_response *mr, const char *p, size_t n)
 		else if (rc == Z_BUF_ERROR)
 			break;
 	}
-	mr->z_in += n;
+}
+
+static void
+mr_inflate(struct meter_response *mr, const char *p, size_t n)
+{
+	if (mr->stopped)
+		return;
+	if (!mr->z_ready) {
+		while (n > 0 && mr->zhead_len < 2) {
+			mr->zhead[mr->zhead_len++] = (unsigned char)*p++;
+			n--;
+		}
+		if (mr->zhead_len < 2)
+			return;
+		memset(&mr->z, 0, sizeof(mr->z));
+		if (inflateInit2(&mr->z, mr_inflate_bits(mr->zhead)) != Z_OK) {
+			mr_stop(mr, "cannot start zlib");
+			return;
+		}
+		mr->z_ready = 1;
+		mr_inflate_run(mr, (const char *)mr->zhead, 2);
+	}
+	if (n > 0)
+		mr_inflate_run(mr, p, n);
 }
 
 static void

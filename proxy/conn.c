@@ -68,6 +68,7 @@ struct proxy_conn {
 	struct proxy_http *resp_parser;
 	int upstream_reused;     /* this request went on a pooled conn */
 	int upstream_paused;     /* backpressure: upstream reading off */
+	int lingering;           /* last response sent, write side shut */
 
 	/* per request */
 	struct evbuffer *body;   /* request body as received */
@@ -104,6 +105,7 @@ static void conn_close(struct proxy_conn *c, const char *reason);
 static void conn_parse_requests(struct proxy_conn *c);
 static void conn_upstream_read(struct bufferevent *bev, void *arg);
 static void conn_upstream_start(struct proxy_conn *c);
+static void conn_linger(struct proxy_conn *c);
 
 /* --- small helpers ------------------------------------------------------ */
 
@@ -217,7 +219,7 @@ conn_next(struct proxy_conn *c, int must_close)
 		bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
 		conn_arm(c, CONN_CLOSING_MS);
 		if (evbuffer_get_length(client_out(c)) == 0)
-			conn_close(c, "done");
+			conn_linger(c);
 		return;
 	}
 	conn_set_state(c, CS_IDLE);
@@ -505,10 +507,39 @@ conn_parse_requests(struct proxy_conn *c)
 	}
 }
 
+/*
+ * The last response is flushed.  Closing now with unread client bytes in
+ * the socket would send a reset that can destroy that response before the
+ * client reads it, so shut our side, discard what still comes, and close
+ * at the client's EOF or after CONN_LINGER_MS.
+ */
+static void
+conn_linger(struct proxy_conn *c)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->client);
+
+	if (c->lingering || fd < 0 || shutdown(fd, SHUT_WR) == -1) {
+		conn_close(c, c->lingering ? "linger" : "done");
+		return;
+	}
+	c->lingering = 1;
+	bufferevent_setwatermark(c->client, EV_READ, 0, 0);
+	bufferevent_enable(c->client, EV_READ);
+	conn_arm(c, CONN_LINGER_MS);
+}
+
 static void
 conn_client_read(struct bufferevent *bev, void *arg)
 {
-	conn_parse_requests(arg);
+	struct proxy_conn *c = arg;
+
+	if (c->state == CS_CLOSING) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	conn_parse_requests(c);
 }
 
 static void
@@ -518,7 +549,7 @@ conn_client_write(struct bufferevent *bev, void *arg)
 
 	if (c->state == CS_CLOSING &&
 	    evbuffer_get_length(client_out(c)) == 0) {
-		conn_close(c, "done");
+		conn_linger(c);
 		return;
 	}
 	if (c->upstream_paused && c->upstream != NULL &&
@@ -537,6 +568,10 @@ conn_client_event(struct bufferevent *bev, short what, void *arg)
 	    : (what & BEV_EVENT_EOF)		       ? "client closed"
 						       : "client error";
 
+	if (c->state == CS_CLOSING && c->lingering) {
+		conn_close(c, "done");
+		return;
+	}
 	if (c->state == CS_CONNECT || c->state == CS_WAIT ||
 	    c->state == CS_STREAM) {
 		/* The client is gone mid-request: stop paying for it. */
@@ -938,7 +973,7 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 			: c->cfg->timeouts.upstream_response_ms);
 		return;
 	case CS_CLOSING:
-		conn_close(c, "closing timeout");
+		conn_close(c, c->lingering ? "done" : "closing timeout");
 		return;
 	case CS_STREAM:
 		return; /* bufferevent timeouts cover streaming */

@@ -16,6 +16,9 @@
 #define CONN_PIPELINE_MAX (64 * 1024) /* client bytes read ahead while a
 					 request is in flight */
 #define CONN_CLOSING_MS 10000      /* flushing a last response */
+#define CONN_LINGER_MS 2000        /* reading what the client still sends
+				      after our last response, so the close
+				      does not reset it away (RFC 9112 §9.6) */
 
 /* Takes over an accepted socket. */
 void proxy_conn_accept(struct proxy_worker *w, evutil_socket_t fd,

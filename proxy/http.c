@@ -286,8 +286,11 @@ proxy_http_feed(struct proxy_http *p, const char *buf, size_t len,
 enum proxy_http_rc
 proxy_http_eof(struct proxy_http *p)
 {
-	llhttp_errno_t e = llhttp_finish(&p->parser);
+	llhttp_errno_t e;
 
+	if (!p->in_message)
+		return PROXY_HTTP_OK; /* a clean close between messages */
+	e = llhttp_finish(&p->parser);
 	if (e == HPE_PAUSED) /* an EOF-delimited body just completed */
 		return PROXY_HTTP_OK;
 	return ph_result(p, e);
@@ -394,14 +397,16 @@ proxy_http_has_token(const struct proxy_http_head *h, const char *name,
     const char *token)
 {
 	size_t n = strlen(name), len = 0;
+	const char *v;
 	int i;
 
 	for (i = 0; i < h->nf; i++) {
 		if (h->f[i].name_len != n ||
 		    strncasecmp(h->buf + h->f[i].name_off, name, n) != 0)
 			continue;
-		if (proxy_http_list_has(proxy_http_field_value(h, i, &len),
-			len, token))
+		/* Two statements: argument evaluation order is unspecified. */
+		v = proxy_http_field_value(h, i, &len);
+		if (proxy_http_list_has(v, len, token))
 			return 1;
 	}
 	return 0;

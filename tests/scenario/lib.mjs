@@ -182,7 +182,8 @@ export function curl(args, { timeout = 20000 } = {}) {
     const t = setTimeout(() => child.kill('SIGKILL'), timeout);
     child.stdout.on('data', (d) => out.push(d));
     child.stderr.on('data', (d) => { err += d; });
-    child.on('exit', (code) => {
+    // 'close', not 'exit': stdout may still hold unread bytes at exit.
+    child.on('close', (code) => {
       clearTimeout(t);
       const head = fs.existsSync(hfile) ? fs.readFileSync(hfile, 'latin1') : '';
       fs.rmSync(hfile, { force: true });
