@@ -114,7 +114,8 @@ fuzz:
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-	    --suppress=missingIncludeSystem -I. proxy meter store
+	    --suppress=missingIncludeSystem -I. \
+	    --include=/usr/include/x86_64-linux-gnu/sys/queue.h proxy meter store
 	clang-format --dry-run --Werror proxy/*.[ch] meter/*.[ch] store/*.[ch] \
 	    tests/unit/*.[ch]
 

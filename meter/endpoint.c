@@ -7,47 +7,47 @@
 #include "meter/endpoint.h"
 
 struct ep_entry {
-	const char *path;      /* after "/v1" */
-	int prefix;            /* also matches path + "/..." */
-	const char *method;    /* NULL: any method */
+	const char *path;   /* after "/v1" */
+	int prefix;         /* also matches path + "/..." */
+	const char *method; /* NULL: any method */
 	enum meter_endpoint ep;
 };
 
 static const struct ep_entry ep_table[] = {
-	{"/chat/completions", 0, "POST", METER_EP_CHAT},
-	{"/completions", 0, "POST", METER_EP_COMPLETIONS},
-	{"/embeddings", 0, "POST", METER_EP_EMBEDDINGS},
-	{"/responses", 0, "POST", METER_EP_RESPONSES},
-	{"/responses", 1, NULL, METER_EP_RESPONSE_OBJECT},
-	{"/moderations", 0, "POST", METER_EP_MODERATIONS},
-	{"/audio/transcriptions", 0, "POST", METER_EP_AUDIO_TRANSCRIPTIONS},
-	{"/audio/translations", 0, "POST", METER_EP_AUDIO_TRANSLATIONS},
-	{"/audio/speech", 0, "POST", METER_EP_AUDIO_SPEECH},
-	{"/images/generations", 0, "POST", METER_EP_IMAGES_GENERATIONS},
-	{"/images/edits", 0, "POST", METER_EP_IMAGES_EDITS},
-	{"/images/variations", 0, "POST", METER_EP_IMAGES_VARIATIONS},
-	{"/batches", 1, NULL, METER_EP_BATCHES},
-	{"/files", 1, NULL, METER_EP_FILES},
-	{"/models", 1, NULL, METER_EP_MODELS},
+    {"/chat/completions", 0, "POST", METER_EP_CHAT},
+    {"/completions", 0, "POST", METER_EP_COMPLETIONS},
+    {"/embeddings", 0, "POST", METER_EP_EMBEDDINGS},
+    {"/responses", 0, "POST", METER_EP_RESPONSES},
+    {"/responses", 1, NULL, METER_EP_RESPONSE_OBJECT},
+    {"/moderations", 0, "POST", METER_EP_MODERATIONS},
+    {"/audio/transcriptions", 0, "POST", METER_EP_AUDIO_TRANSCRIPTIONS},
+    {"/audio/translations", 0, "POST", METER_EP_AUDIO_TRANSLATIONS},
+    {"/audio/speech", 0, "POST", METER_EP_AUDIO_SPEECH},
+    {"/images/generations", 0, "POST", METER_EP_IMAGES_GENERATIONS},
+    {"/images/edits", 0, "POST", METER_EP_IMAGES_EDITS},
+    {"/images/variations", 0, "POST", METER_EP_IMAGES_VARIATIONS},
+    {"/batches", 1, NULL, METER_EP_BATCHES},
+    {"/files", 1, NULL, METER_EP_FILES},
+    {"/models", 1, NULL, METER_EP_MODELS},
 };
 
 static const char *const ep_names[METER_EP_COUNT] = {
-	[METER_EP_OTHER] = "other",
-	[METER_EP_CHAT] = "/v1/chat/completions",
-	[METER_EP_COMPLETIONS] = "/v1/completions",
-	[METER_EP_EMBEDDINGS] = "/v1/embeddings",
-	[METER_EP_RESPONSES] = "/v1/responses",
-	[METER_EP_RESPONSE_OBJECT] = "/v1/responses/{id}",
-	[METER_EP_MODERATIONS] = "/v1/moderations",
-	[METER_EP_AUDIO_TRANSCRIPTIONS] = "/v1/audio/transcriptions",
-	[METER_EP_AUDIO_TRANSLATIONS] = "/v1/audio/translations",
-	[METER_EP_AUDIO_SPEECH] = "/v1/audio/speech",
-	[METER_EP_IMAGES_GENERATIONS] = "/v1/images/generations",
-	[METER_EP_IMAGES_EDITS] = "/v1/images/edits",
-	[METER_EP_IMAGES_VARIATIONS] = "/v1/images/variations",
-	[METER_EP_BATCHES] = "/v1/batches",
-	[METER_EP_FILES] = "/v1/files",
-	[METER_EP_MODELS] = "/v1/models",
+    [METER_EP_OTHER] = "other",
+    [METER_EP_CHAT] = "/v1/chat/completions",
+    [METER_EP_COMPLETIONS] = "/v1/completions",
+    [METER_EP_EMBEDDINGS] = "/v1/embeddings",
+    [METER_EP_RESPONSES] = "/v1/responses",
+    [METER_EP_RESPONSE_OBJECT] = "/v1/responses/{id}",
+    [METER_EP_MODERATIONS] = "/v1/moderations",
+    [METER_EP_AUDIO_TRANSCRIPTIONS] = "/v1/audio/transcriptions",
+    [METER_EP_AUDIO_TRANSLATIONS] = "/v1/audio/translations",
+    [METER_EP_AUDIO_SPEECH] = "/v1/audio/speech",
+    [METER_EP_IMAGES_GENERATIONS] = "/v1/images/generations",
+    [METER_EP_IMAGES_EDITS] = "/v1/images/edits",
+    [METER_EP_IMAGES_VARIATIONS] = "/v1/images/variations",
+    [METER_EP_BATCHES] = "/v1/batches",
+    [METER_EP_FILES] = "/v1/files",
+    [METER_EP_MODELS] = "/v1/models",
 };
 
 enum meter_endpoint
@@ -103,5 +103,5 @@ int
 meter_endpoint_metered(enum meter_endpoint ep)
 {
 	return ep == METER_EP_CHAT || ep == METER_EP_COMPLETIONS ||
-	    ep == METER_EP_EMBEDDINGS || ep == METER_EP_RESPONSES;
+	       ep == METER_EP_EMBEDDINGS || ep == METER_EP_RESPONSES;
 }

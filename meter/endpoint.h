@@ -7,22 +7,22 @@
 #include <stddef.h>
 
 enum meter_endpoint {
-	METER_EP_OTHER = 0,        /* anything not listed: passed through */
-	METER_EP_CHAT,             /* POST /v1/chat/completions */
-	METER_EP_COMPLETIONS,      /* POST /v1/completions */
-	METER_EP_EMBEDDINGS,       /* POST /v1/embeddings */
-	METER_EP_RESPONSES,        /* POST /v1/responses */
-	METER_EP_RESPONSE_OBJECT,  /* /v1/responses/{id}[/...] */
-	METER_EP_MODERATIONS,      /* POST /v1/moderations */
+	METER_EP_OTHER = 0,       /* anything not listed: passed through */
+	METER_EP_CHAT,            /* POST /v1/chat/completions */
+	METER_EP_COMPLETIONS,     /* POST /v1/completions */
+	METER_EP_EMBEDDINGS,      /* POST /v1/embeddings */
+	METER_EP_RESPONSES,       /* POST /v1/responses */
+	METER_EP_RESPONSE_OBJECT, /* /v1/responses/{id}[/...] */
+	METER_EP_MODERATIONS,     /* POST /v1/moderations */
 	METER_EP_AUDIO_TRANSCRIPTIONS,
 	METER_EP_AUDIO_TRANSLATIONS,
 	METER_EP_AUDIO_SPEECH,
 	METER_EP_IMAGES_GENERATIONS,
 	METER_EP_IMAGES_EDITS,
 	METER_EP_IMAGES_VARIATIONS,
-	METER_EP_BATCHES,          /* /v1/batches[/...] */
-	METER_EP_FILES,            /* /v1/files[/...] */
-	METER_EP_MODELS,           /* /v1/models[/...] */
+	METER_EP_BATCHES, /* /v1/batches[/...] */
+	METER_EP_FILES,   /* /v1/files[/...] */
+	METER_EP_MODELS,  /* /v1/models[/...] */
 	METER_EP_COUNT
 };
 
@@ -31,7 +31,7 @@ enum meter_endpoint {
  * Never fails: unknown targets are METER_EP_OTHER.
  */
 enum meter_endpoint meter_endpoint_classify(const char *method,
-    const char *target, size_t len);
+                                            const char *target, size_t len);
 
 /* Stable name stored in the database: "/v1/chat/completions", "other". */
 const char *meter_endpoint_name(enum meter_endpoint ep);

@@ -12,16 +12,16 @@
 #include "meter/jscan.h"
 
 enum js_state {
-	JS_VALUE,      /* a value must come next */
-	JS_ARR_FIRST,  /* after '[': a value or ']' */
-	JS_OBJ_FIRST,  /* after '{': a key or '}' */
-	JS_KEY,        /* after ',' in an object: a key */
+	JS_VALUE,     /* a value must come next */
+	JS_ARR_FIRST, /* after '[': a value or ']' */
+	JS_OBJ_FIRST, /* after '{': a key or '}' */
+	JS_KEY,       /* after ',' in an object: a key */
 	JS_IN_KEY,
 	JS_COLON,
 	JS_IN_STRING,
 	JS_IN_NUMBER,
 	JS_IN_LITERAL,
-	JS_AFTER,      /* after a value: ',' or a closer, or end at the root */
+	JS_AFTER, /* after a value: ',' or a closer, or end at the root */
 	JS_ERROR,
 };
 
@@ -38,11 +38,11 @@ struct meter_jscan {
 	meter_jscan_cb cb;
 	void *arg;
 	enum js_state state;
-	int escape;        /* inside a string, after a backslash */
-	int uhex;          /* \u hex digits still expected */
+	int escape; /* inside a string, after a backslash */
+	int uhex;   /* \u hex digits still expected */
 	int depth;
-	int done;          /* the root value is complete */
-	uint64_t off;      /* offset of the byte being processed */
+	int done;     /* the root value is complete */
+	uint64_t off; /* offset of the byte being processed */
 	const char *error;
 	char is_obj[METER_JSCAN_MAX_DEPTH];
 	struct js_frame frame[METER_JSCAN_TRACK_DEPTH];
@@ -53,18 +53,18 @@ struct meter_jscan {
 	uint64_t vbegin;
 	const char *literal; /* "true", "false" or "null" while matching */
 	size_t litpos;
-	int num;             /* position in the number grammar (js_number) */
+	int num; /* position in the number grammar (js_number) */
 };
 
 /* RFC 8259 §6: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
 enum js_num {
-	N_SIGN,      /* after '-': a digit must follow */
-	N_ZERO,      /* a leading 0: '.', 'e' or the end */
-	N_INT,       /* integer digits */
-	N_DOT,       /* after '.': a digit must follow */
-	N_FRAC,      /* fraction digits */
-	N_EXP,       /* after 'e': sign or digit */
-	N_EXP_SIGN,  /* after the exponent sign: a digit */
+	N_SIGN,     /* after '-': a digit must follow */
+	N_ZERO,     /* a leading 0: '.', 'e' or the end */
+	N_INT,      /* integer digits */
+	N_DOT,      /* after '.': a digit must follow */
+	N_FRAC,     /* fraction digits */
+	N_EXP,      /* after 'e': sign or digit */
+	N_EXP_SIGN, /* after the exponent sign: a digit */
 	N_EXP_DIGITS,
 };
 
@@ -117,11 +117,10 @@ js_frame_at(struct meter_jscan *js, int d)
 
 /* Fills the parts of v that describe where the current value sits. */
 static void
-js_position(struct meter_jscan *js, struct meter_jscan_value *v,
-    uint64_t begin)
+js_position(struct meter_jscan *js, struct meter_jscan_value *v, uint64_t begin)
 {
-	struct js_frame *f = js->depth > 0 ? js_frame_at(js, js->depth - 1)
-					   : NULL;
+	struct js_frame *f =
+	    js->depth > 0 ? js_frame_at(js, js->depth - 1) : NULL;
 
 	v->begin = begin;
 	v->member_begin = begin;
@@ -149,8 +148,7 @@ js_value_done(struct meter_jscan *js)
 }
 
 static void
-js_emit_scalar(struct meter_jscan *js, enum meter_jscan_kind kind,
-    uint64_t end)
+js_emit_scalar(struct meter_jscan *js, enum meter_jscan_kind kind, uint64_t end)
 {
 	struct meter_jscan_value v;
 
@@ -273,7 +271,8 @@ js_value_start(struct meter_jscan *js, char c)
 			js->state = JS_IN_NUMBER;
 			return 0;
 		}
-		return js_fail(js, "unexpected character where a value belongs");
+		return js_fail(js,
+		               "unexpected character where a value belongs");
 	}
 	js_text_start(js, js->off);
 	js_text_add(js, &c, 1);
@@ -302,8 +301,9 @@ js_string_run(struct meter_jscan *js, const char *p, size_t n, int *closed)
 		unsigned char c = (unsigned char)p[i];
 
 		if (js->uhex > 0) {
-			if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-			    (c >= 'A' && c <= 'F'))) {
+			if (!((c >= '0' && c <= '9') ||
+			      (c >= 'a' && c <= 'f') ||
+			      (c >= 'A' && c <= 'F'))) {
 				js_fail(js, "bad \\u escape");
 				return i;
 			}
@@ -330,8 +330,7 @@ js_string_run(struct meter_jscan *js, const char *p, size_t n, int *closed)
 }
 
 static int
-js_key_byte_run(struct meter_jscan *js, const char *p, size_t n,
-    size_t *used)
+js_key_byte_run(struct meter_jscan *js, const char *p, size_t n, size_t *used)
 {
 	struct js_frame *f = js_frame_at(js, js->depth - 1);
 	int closed;
@@ -358,8 +357,7 @@ js_key_byte_run(struct meter_jscan *js, const char *p, size_t n,
 }
 
 static int
-js_string_bytes(struct meter_jscan *js, const char *p, size_t n,
-    size_t *used)
+js_string_bytes(struct meter_jscan *js, const char *p, size_t n, size_t *used)
 {
 	int closed;
 	size_t k = js_string_run(js, p, n, &closed);
@@ -385,15 +383,18 @@ js_num_next(int st, char c)
 	case N_ZERO:
 		return c == '.' ? N_DOT : (c == 'e' || c == 'E') ? N_EXP : -1;
 	case N_INT:
-		return digit ? N_INT : c == '.' ? N_DOT
-		    : (c == 'e' || c == 'E') ? N_EXP : -1;
+		return digit                    ? N_INT
+		       : c == '.'               ? N_DOT
+		       : (c == 'e' || c == 'E') ? N_EXP
+		                                : -1;
 	case N_DOT:
 		return digit ? N_FRAC : -2;
 	case N_FRAC:
 		return digit ? N_FRAC : (c == 'e' || c == 'E') ? N_EXP : -1;
 	case N_EXP:
-		return (c == '+' || c == '-') ? N_EXP_SIGN : digit ? N_EXP_DIGITS
-								  : -2;
+		return (c == '+' || c == '-') ? N_EXP_SIGN
+		       : digit                ? N_EXP_DIGITS
+		                              : -2;
 	case N_EXP_SIGN:
 		return digit ? N_EXP_DIGITS : -2;
 	default:
@@ -406,7 +407,7 @@ static int
 js_num_complete(int st)
 {
 	return st == N_ZERO || st == N_INT || st == N_FRAC ||
-	    st == N_EXP_DIGITS;
+	       st == N_EXP_DIGITS;
 }
 
 static int
@@ -433,9 +434,10 @@ js_literal_byte(struct meter_jscan *js, char c)
 		return js_fail(js, "bad literal");
 	js_text_add(js, &c, 1);
 	if (js->literal[++js->litpos] == '\0') {
-		enum meter_jscan_kind k = js->literal[0] == 't' ? METER_JSCAN_TRUE
+		enum meter_jscan_kind k =
+		    js->literal[0] == 't'   ? METER_JSCAN_TRUE
 		    : js->literal[0] == 'f' ? METER_JSCAN_FALSE
-					    : METER_JSCAN_NULL;
+		                            : METER_JSCAN_NULL;
 		js_emit_scalar(js, k, js->off + 1);
 	}
 	return 0;
@@ -481,8 +483,8 @@ js_struct_byte(struct meter_jscan *js, char c)
 		if (c == ',') {
 			if ((f = js_frame_at(js, js->depth - 1)) != NULL)
 				f->sep = js->off;
-			js->state = js->is_obj[js->depth - 1] ? JS_KEY
-							       : JS_VALUE;
+			js->state =
+			    js->is_obj[js->depth - 1] ? JS_KEY : JS_VALUE;
 			return 0;
 		}
 		if (c == '}' || c == ']')
@@ -572,8 +574,7 @@ meter_jscan_at(const struct meter_jscan *js, const char *path)
 }
 
 int
-meter_jscan_at_from(const struct meter_jscan *js, int level,
-    const char *path)
+meter_jscan_at_from(const struct meter_jscan *js, int level, const char *path)
 {
 	int d = level;
 
@@ -628,7 +629,9 @@ meter_jscan_uint(const struct meter_jscan_value *v, uint64_t *out)
 
 		if (c < '0' || c > '9')
 			return -1;
-		if (n > (UINT64_MAX - 9) / 10)
+		if (n > UINT64_MAX / 10 ||
+		    (n == UINT64_MAX / 10 &&
+		     (uint64_t)(c - '0') > UINT64_MAX % 10))
 			return -1;
 		n = n * 10 + (uint64_t)(c - '0');
 	}

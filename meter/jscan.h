@@ -14,10 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define METER_JSCAN_MAX_DEPTH 512   /* nesting levels; deeper is malformed */
-#define METER_JSCAN_TRACK_DEPTH 8   /* levels whose member keys are kept */
-#define METER_JSCAN_MAX_KEY 40      /* key bytes kept; longer never match */
-#define METER_JSCAN_MAX_SCALAR 160  /* scalar bytes kept (text is cut) */
+#define METER_JSCAN_MAX_DEPTH 512  /* nesting levels; deeper is malformed */
+#define METER_JSCAN_TRACK_DEPTH 8  /* levels whose member keys are kept */
+#define METER_JSCAN_MAX_KEY 40     /* key bytes kept; longer never match */
+#define METER_JSCAN_MAX_SCALAR 160 /* scalar bytes kept (text is cut) */
 
 struct meter_jscan;
 
@@ -43,21 +43,23 @@ struct meter_jscan_value {
 	enum meter_jscan_event event;
 	enum meter_jscan_kind kind;
 	const char *text; /* scalar text; strings: raw bytes between the quotes,
-			     escapes left as written */
+	                     escapes left as written */
 	size_t len;       /* bytes in text (<= METER_JSCAN_MAX_SCALAR) */
-	uint64_t full_len;  /* whole scalar length (strings: raw bytes) */
-	int cut;            /* text is a prefix of the scalar */
+	uint64_t full_len;     /* whole scalar length (strings: raw bytes) */
+	int cut;               /* text is a prefix of the scalar */
 	uint64_t member_begin; /* offset of the member's key quote, or of the
-				  value for array elements / the root */
+	                          value for array elements / the root */
 	uint64_t sep;          /* offset of the ',' before this member or
-				  element, UINT64_MAX for the first one */
+	                          element, UINT64_MAX for the first one */
 	uint64_t begin;        /* offset of the value's first byte */
 	uint64_t end;          /* offset one past the value (END/SCALAR) */
 	uint64_t count;        /* ARR_END/OBJ_END: elements / members */
+	/* sep and count are kept for the first METER_JSCAN_TRACK_DEPTH
+	 * levels only; deeper they read UINT64_MAX and 0. */
 };
 
 typedef void (*meter_jscan_cb)(void *arg, const struct meter_jscan *js,
-    const struct meter_jscan_value *v);
+                               const struct meter_jscan_value *v);
 
 /* Allocates a scanner calling cb(arg, ...). NULL on allocation failure. */
 struct meter_jscan *meter_jscan_new(meter_jscan_cb cb, void *arg);
@@ -92,7 +94,7 @@ int meter_jscan_at(const struct meter_jscan *js, const char *path);
 /* The same, matching path against the levels from `level` on (a value
  * nested under one wrapper key: level 1). */
 int meter_jscan_at_from(const struct meter_jscan *js, int level,
-    const char *path);
+                        const char *path);
 
 /*
  * Member key of the container at `level` (0 = the root container) on the
@@ -100,7 +102,7 @@ int meter_jscan_at_from(const struct meter_jscan *js, int level,
  * or a key too long to keep.  Valid until the next feed.
  */
 const char *meter_jscan_key(const struct meter_jscan *js, int level,
-    size_t *len);
+                            size_t *len);
 
 /* Parses a NUMBER scalar as a non-negative integer; -1 if it is not one. */
 int meter_jscan_uint(const struct meter_jscan_value *v, uint64_t *out);

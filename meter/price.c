@@ -17,14 +17,13 @@ enum { C_INPUT, C_CACHED, C_OUTPUT, C_AUDIO_IN, C_AUDIO_OUT, C_COUNT };
 enum { T_STANDARD, T_FLEX, T_PRIORITY, T_COUNT };
 
 static const char *const comp_names[C_COUNT] = {
-	"input", "cached_input", "output", "audio_input", "audio_output"};
-static const char *const tier_names[T_COUNT] = {
-	"standard", "flex", "priority"};
+    "input", "cached_input", "output", "audio_input", "audio_output"};
+static const char *const tier_names[T_COUNT] = {"standard", "flex", "priority"};
 
 struct price_rates {
-	int present;                 /* this tier is in the table */
+	int present; /* this tier is in the table */
 	int has[C_COUNT];
-	uint64_t rate[C_COUNT];      /* nano-USD per 1M tokens */
+	uint64_t rate[C_COUNT]; /* nano-USD per 1M tokens */
 };
 
 struct price_entry {
@@ -39,7 +38,7 @@ struct meter_prices {
 };
 
 extern const char meter_prices_builtin[];
-extern const char meter_prices_builtin_end[];
+extern const uint64_t meter_prices_builtin_len;
 
 int
 meter_price_parse_decimal(const char *s, uint64_t *nano)
@@ -85,30 +84,35 @@ price_rate(const cJSON *v, uint64_t *out)
 
 static int
 price_tier(const cJSON *obj, struct price_rates *r, const char *model,
-    const char *tier, char *err, size_t errlen)
+           const char *tier, char *err, size_t errlen)
 {
 	const cJSON *it;
 	int c;
 
 	r->present = 1;
-	cJSON_ArrayForEach(it, obj) {
+	cJSON_ArrayForEach(it, obj)
+	{
 		for (c = 0; c < C_COUNT; c++)
 			if (strcmp(it->string, comp_names[c]) == 0)
 				break;
 		if (c == C_COUNT) {
-			snprintf(err, errlen, "model \"%s\"%s%s: unknown key "
-			    "\"%s\" (known: input, cached_input, output, "
-			    "audio_input, audio_output, flex, priority)",
-			    model, tier ? " " : "", tier ? tier : "",
-			    it->string);
+			snprintf(err, errlen,
+			         "model \"%s\"%s%s: unknown key "
+			         "\"%s\" (known: input, cached_input, output, "
+			         "audio_input, audio_output, flex, priority)",
+			         model, tier ? " " : "", tier ? tier : "",
+			         it->string);
 			return -1;
 		}
 		if (price_rate(it, &r->rate[c]) == -1 ||
-		    r->rate[c] > (uint64_t)METER_PRICE_MAX_USD_PER_M *
-			1000000000ULL) {
-			snprintf(err, errlen, "model \"%s\": \"%s\" must be a "
+		    r->rate[c] >
+		        (uint64_t)METER_PRICE_MAX_USD_PER_M * 1000000000ULL) {
+			snprintf(
+			    err, errlen,
+			    "model \"%s\": \"%s\" must be a "
 			    "decimal string of USD per 1M tokens with at most "
-			    "9 decimals, like \"2.50\"", model, it->string);
+			    "9 decimals, like \"2.50\"",
+			    model, it->string);
 			return -1;
 		}
 		r->has[c] = 1;
@@ -118,7 +122,7 @@ price_tier(const cJSON *obj, struct price_rates *r, const char *model,
 
 static int
 price_entry_parse(const cJSON *m, struct price_entry *e, char *err,
-    size_t errlen)
+                  size_t errlen)
 {
 	cJSON *copy = cJSON_Duplicate(m, 1);
 	const char *tiers[] = {NULL, "flex", "priority"};
@@ -126,7 +130,7 @@ price_entry_parse(const cJSON *m, struct price_entry *e, char *err,
 
 	if (copy == NULL || !cJSON_IsObject(m)) {
 		snprintf(err, errlen, "model \"%s\": must be an object",
-		    m->string);
+		         m->string);
 		goto out;
 	}
 	for (t = T_FLEX; t < T_COUNT; t++) {
@@ -135,25 +139,27 @@ price_entry_parse(const cJSON *m, struct price_entry *e, char *err,
 		if (sub == NULL)
 			continue;
 		rc = cJSON_IsObject(sub)
-		    ? price_tier(sub, &e->tier[t], m->string, tiers[t], err,
-			  errlen)
-		    : -1;
+		         ? price_tier(sub, &e->tier[t], m->string, tiers[t],
+		                      err, errlen)
+		         : -1;
 		cJSON_Delete(sub);
 		if (rc == -1) {
 			if (err[0] == '\0')
-				snprintf(err, errlen, "model \"%s\": \"%s\" "
-				    "must be an object", m->string, tiers[t]);
+				snprintf(err, errlen,
+				         "model \"%s\": \"%s\" "
+				         "must be an object",
+				         m->string, tiers[t]);
 			goto out;
 		}
 		rc = -1;
 	}
 	cJSON_DeleteItemFromObject(copy, "note");
 	if (price_tier(copy, &e->tier[T_STANDARD], m->string, NULL, err,
-	    errlen) == -1)
+	               errlen) == -1)
 		goto out;
 	if (!e->tier[T_STANDARD].has[C_INPUT]) {
 		snprintf(err, errlen, "model \"%s\": \"input\" is required",
-		    m->string);
+		         m->string);
 		goto out;
 	}
 	rc = 0;
@@ -164,7 +170,7 @@ out:
 
 static void
 price_version(struct meter_prices *p, const cJSON *root, const char *json,
-    size_t len)
+              size_t len)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "version");
 
@@ -172,7 +178,7 @@ price_version(struct meter_prices *p, const cJSON *root, const char *json,
 		snprintf(p->version, sizeof(p->version), "%s", v->valuestring);
 	else /* unversioned file: name it by its content */
 		snprintf(p->version, sizeof(p->version), "file-%08lx",
-		    crc32(0, (const unsigned char *)json, (uInt)len));
+		         crc32(0, (const unsigned char *)json, (uInt)len));
 }
 
 struct meter_prices *
@@ -186,22 +192,25 @@ meter_prices_load(const char *json, size_t len, char *err, size_t errlen)
 	err[0] = '\0';
 	if (root == NULL) {
 		snprintf(err, errlen, "not valid JSON near byte %ld",
-		    (long)(cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - json
-						: 0));
+		         (long)(cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - json
+		                                    : 0));
 		goto fail;
 	}
 	models = cJSON_GetObjectItemCaseSensitive(root, "models");
 	if (!cJSON_IsObject(models) || cJSON_GetArraySize(models) == 0 ||
 	    cJSON_GetArraySize(models) > METER_PRICE_MAX_MODELS) {
-		snprintf(err, errlen, "\"models\" must be an object of 1 to %d "
-		    "entries", METER_PRICE_MAX_MODELS);
+		snprintf(err, errlen,
+		         "\"models\" must be an object of 1 to %d "
+		         "entries",
+		         METER_PRICE_MAX_MODELS);
 		goto fail;
 	}
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
 	    (p->e = calloc((size_t)cJSON_GetArraySize(models),
-		 sizeof(*p->e))) == NULL)
+	                   sizeof(*p->e))) == NULL)
 		goto oom;
-	cJSON_ArrayForEach(m, models) {
+	cJSON_ArrayForEach(m, models)
+	{
 		struct price_entry *e = &p->e[i];
 
 		if ((e->name = strdup(m->string)) == NULL)
@@ -225,8 +234,7 @@ struct meter_prices *
 meter_prices_load_builtin(char *err, size_t errlen)
 {
 	return meter_prices_load(meter_prices_builtin,
-	    (size_t)(meter_prices_builtin_end - meter_prices_builtin - 1), err,
-	    errlen);
+	                         (size_t)meter_prices_builtin_len, err, errlen);
 }
 
 void
@@ -324,7 +332,7 @@ price_tier_of(const struct price_entry *e, const char *service_tier)
 	if (service_tier == NULL)
 		return T_STANDARD;
 	if ((strcmp(service_tier, "priority") == 0 ||
-		strcmp(service_tier, "fast") == 0) &&
+	     strcmp(service_tier, "fast") == 0) &&
 	    e->tier[T_PRIORITY].present)
 		return T_PRIORITY;
 	if (strcmp(service_tier, "flex") == 0 && e->tier[T_FLEX].present)
@@ -337,8 +345,8 @@ price_tier_of(const struct price_entry *e, const char *service_tier)
 static uint64_t
 price_rate_of(const struct price_entry *e, int t, int c)
 {
-	static const int fallback[C_COUNT] = {
-	    C_INPUT, C_INPUT, C_OUTPUT, C_INPUT, C_OUTPUT};
+	static const int fallback[C_COUNT] = {C_INPUT, C_INPUT, C_OUTPUT,
+	                                      C_INPUT, C_OUTPUT};
 	const struct price_rates *r = &e->tier[t];
 
 	if (r->has[c])
@@ -356,8 +364,8 @@ sat_sub(uint64_t a, uint64_t b)
 
 int
 meter_prices_cost(const struct meter_prices *p, const char *model,
-    const char *service_tier, const struct meter_usage *u,
-    struct meter_cost *out)
+                  const char *service_tier, const struct meter_usage *u,
+                  struct meter_cost *out)
 {
 	const struct price_entry *e;
 	unsigned __int128 sum;
@@ -368,19 +376,18 @@ meter_prices_cost(const struct meter_prices *p, const char *model,
 		return -1;
 	t = price_tier_of(e, service_tier);
 	/* Audio is carved out only where the table prices it apart. */
-	audio_in = e->tier[T_STANDARD].has[C_AUDIO_IN] ? u->audio_input_tokens
-						       : 0;
-	audio_out = e->tier[T_STANDARD].has[C_AUDIO_OUT]
-	    ? u->audio_output_tokens
-	    : 0;
-	sum = (unsigned __int128)sat_sub(sat_sub(u->input_tokens,
-		  u->cached_input_tokens), audio_in) *
-	    price_rate_of(e, t, C_INPUT);
+	audio_in =
+	    e->tier[T_STANDARD].has[C_AUDIO_IN] ? u->audio_input_tokens : 0;
+	audio_out =
+	    e->tier[T_STANDARD].has[C_AUDIO_OUT] ? u->audio_output_tokens : 0;
+	sum = (unsigned __int128)sat_sub(
+	          sat_sub(u->input_tokens, u->cached_input_tokens), audio_in) *
+	      price_rate_of(e, t, C_INPUT);
 	sum += (unsigned __int128)u->cached_input_tokens *
-	    price_rate_of(e, t, C_CACHED);
+	       price_rate_of(e, t, C_CACHED);
 	sum += (unsigned __int128)audio_in * price_rate_of(e, t, C_AUDIO_IN);
 	sum += (unsigned __int128)sat_sub(u->output_tokens, audio_out) *
-	    price_rate_of(e, t, C_OUTPUT);
+	       price_rate_of(e, t, C_OUTPUT);
 	sum += (unsigned __int128)audio_out * price_rate_of(e, t, C_AUDIO_OUT);
 	/* nano-USD per 1M tokens x tokens / 1M, rounded half up. */
 	sum = (sum + 500000) / 1000000;

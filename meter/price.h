@@ -13,7 +13,7 @@
 
 #include "meter/usage.h"
 
-#define METER_PRICE_MAX_MODELS 4096 /* entries accepted from a table */
+#define METER_PRICE_MAX_MODELS 4096       /* entries accepted from a table */
 #define METER_PRICE_MAX_USD_PER_M 1000000 /* sanity cap on one rate */
 
 struct meter_prices;
@@ -28,8 +28,8 @@ struct meter_cost {
  * Parses a price table (JSON, see meter/prices.json and docs/pricing.md).
  * NULL on error with a message naming the entry and key in err.
  */
-struct meter_prices *meter_prices_load(const char *json, size_t len,
-    char *err, size_t errlen);
+struct meter_prices *meter_prices_load(const char *json, size_t len, char *err,
+                                       size_t errlen);
 
 /* The table compiled into the binary. */
 struct meter_prices *meter_prices_load_builtin(char *err, size_t errlen);
@@ -48,8 +48,8 @@ size_t meter_prices_count(const struct meter_prices *p);
  * 0 and *out filled, or -1 when no entry matches.
  */
 int meter_prices_cost(const struct meter_prices *p, const char *model,
-    const char *service_tier, const struct meter_usage *u,
-    struct meter_cost *out);
+                      const char *service_tier, const struct meter_usage *u,
+                      struct meter_cost *out);
 
 /* Parses "2.125" (or "2", ".5") as nano-units; -1 on anything else or
  * more than 9 fractional digits. */

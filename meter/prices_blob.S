@@ -1,6 +1,7 @@
 /*
  * The embedded price table: meter/prices.json linked into the binary as a
- * NUL-terminated string (meter_prices_builtin / _end), so `tollgate` runs
+ * NUL-terminated string (meter_prices_builtin, meter_prices_builtin_len
+ * bytes before the NUL), so `tollgate` runs
  * with no file beside it.  `pricing_file` replaces it at start-up.
  */
 	.section .rodata
@@ -10,6 +11,10 @@
 meter_prices_builtin:
 	.incbin "meter/prices.json"
 	.byte 0
-	.global meter_prices_builtin_end
 meter_prices_builtin_end:
+	.balign 8
+	.global meter_prices_builtin_len
+	.type meter_prices_builtin_len, @object
+meter_prices_builtin_len:
+	.quad meter_prices_builtin_end - meter_prices_builtin - 1
 	.section .note.GNU-stack,"",@progbits

@@ -38,8 +38,9 @@ copy_text(char *dst, size_t cap, const struct meter_jscan_value *v)
 static int
 is_prompt_root(const char *k, size_t n)
 {
-	static const char *const roots[] = {"messages", "input", "prompt",
-	    "instructions", "system", "tools", "functions", NULL};
+	static const char *const roots[] = {"messages",     "input",  "prompt",
+	                                    "instructions", "system", "tools",
+	                                    "functions",    NULL};
 	int i;
 
 	for (i = 0; roots[i] != NULL; i++)
@@ -52,13 +53,13 @@ static int
 is_payload_key(const char *k, size_t n)
 {
 	return key_is(k, n, "url") || key_is(k, n, "image_url") ||
-	    key_is(k, n, "file_data") || key_is(k, n, "data") ||
-	    key_is(k, n, "b64_json");
+	       key_is(k, n, "file_data") || key_is(k, n, "data") ||
+	       key_is(k, n, "b64_json");
 }
 
 static void
 rq_count_text(struct rq_scan *s, const struct meter_jscan *js,
-    const struct meter_jscan_value *v)
+              const struct meter_jscan_value *v)
 {
 	int d = meter_jscan_depth(js);
 	size_t n0 = 0, nl = 0;
@@ -72,14 +73,14 @@ rq_count_text(struct rq_scan *s, const struct meter_jscan *js,
 			return;
 		s->rq->input_text_bytes += v->full_len;
 	} else if (v->kind == METER_JSCAN_NUMBER && d >= 2 &&
-	    (key_is(k0, n0, "input") || key_is(k0, n0, "prompt"))) {
+	           (key_is(k0, n0, "input") || key_is(k0, n0, "prompt"))) {
 		s->rq->input_token_items++; /* prompt given as token ids */
 	}
 }
 
 static void
 rq_top_scalar(struct rq_scan *s, const struct meter_jscan *js,
-    const struct meter_jscan_value *v)
+              const struct meter_jscan_value *v)
 {
 	struct meter_request *rq = s->rq;
 	uint64_t u;
@@ -91,19 +92,19 @@ rq_top_scalar(struct rq_scan *s, const struct meter_jscan *js,
 	} else if (meter_jscan_at(js, "background")) {
 		rq->background = v->kind == METER_JSCAN_TRUE;
 	} else if (meter_jscan_at(js, "max_tokens") ||
-	    meter_jscan_at(js, "max_completion_tokens") ||
-	    meter_jscan_at(js, "max_output_tokens")) {
+	           meter_jscan_at(js, "max_completion_tokens") ||
+	           meter_jscan_at(js, "max_output_tokens")) {
 		if (meter_jscan_uint(v, &u) == 0)
 			rq->max_output_tokens = u;
 	} else if (meter_jscan_at(js, "n")) {
 		if (meter_jscan_uint(v, &u) == 0 && u > 0)
 			rq->n = u;
 	} else if (meter_jscan_at(js, "safety_identifier") &&
-	    v->kind == METER_JSCAN_STRING) {
+	           v->kind == METER_JSCAN_STRING) {
 		copy_text(rq->end_user, sizeof(rq->end_user), v);
 		s->saw_safety_id = 1;
 	} else if (meter_jscan_at(js, "user") &&
-	    v->kind == METER_JSCAN_STRING && !s->saw_safety_id) {
+	           v->kind == METER_JSCAN_STRING && !s->saw_safety_id) {
 		copy_text(rq->end_user, sizeof(rq->end_user), v);
 	}
 }
@@ -119,7 +120,7 @@ rq_span(struct meter_span *sp, const struct meter_jscan_value *v)
 
 static void
 rq_on_value(void *arg, const struct meter_jscan *js,
-    const struct meter_jscan_value *v)
+            const struct meter_jscan_value *v)
 {
 	struct rq_scan *s = arg;
 	struct meter_request *rq = s->rq;
@@ -138,7 +139,7 @@ rq_on_value(void *arg, const struct meter_jscan *js,
 		if (v->event == METER_JSCAN_OBJ_BEGIN) {
 			rq_span(&rq->stream_options, v);
 			memset(&rq->include_usage_value, 0,
-			    sizeof(rq->include_usage_value));
+			       sizeof(rq->include_usage_value));
 			rq->include_usage = -1;
 		} else if (v->event == METER_JSCAN_OBJ_END) {
 			rq->stream_options.end = v->end;
@@ -162,7 +163,8 @@ rq_on_value(void *arg, const struct meter_jscan *js,
 
 int
 meter_request_inspect(enum meter_endpoint ep, const char *body, size_t len,
-    struct meter_request *out, const char **errstr, uint64_t *erroff)
+                      struct meter_request *out, const char **errstr,
+                      uint64_t *erroff)
 {
 	struct rq_scan s;
 	struct meter_jscan *js = NULL;
@@ -203,14 +205,14 @@ int
 meter_request_needs_usage_injection(const struct meter_request *rq)
 {
 	return rq->is_json && rq->stream && rq->include_usage != 1 &&
-	    (rq->endpoint == METER_EP_CHAT ||
-		rq->endpoint == METER_EP_COMPLETIONS);
+	       (rq->endpoint == METER_EP_CHAT ||
+	        rq->endpoint == METER_EP_COMPLETIONS);
 }
 
 /* out = body[0,at) + ins + body[skip_to, len) */
 static int
 splice(const char *body, size_t len, uint64_t at, uint64_t skip_to,
-    const char *ins, char **out, size_t *outlen)
+       const char *ins, char **out, size_t *outlen)
 {
 	size_t n = strlen(ins);
 	size_t total = (size_t)at + n + (len - (size_t)skip_to);
@@ -229,25 +231,26 @@ splice(const char *body, size_t len, uint64_t at, uint64_t skip_to,
 
 int
 meter_request_inject_usage(const struct meter_request *rq, const char *body,
-    size_t len, char **out, size_t *outlen)
+                           size_t len, char **out, size_t *outlen)
 {
 	const struct meter_span *so = &rq->stream_options;
 	const struct meter_span *iu = &rq->include_usage_value;
 	if (iu->present) /* "include_usage": false (or junk) -> true */
 		return splice(body, len, iu->begin, iu->end, "true", out,
-		    outlen);
+		              outlen);
 	if (so->present && so->kind == METER_JSCAN_CONTAINER)
 		return splice(body, len, so->begin + 1, so->begin + 1,
-		    so->count > 0 ? "\"include_usage\":true,"
-				  : "\"include_usage\":true",
-		    out, outlen);
+		              so->count > 0 ? "\"include_usage\":true,"
+		                            : "\"include_usage\":true",
+		              out, outlen);
 	if (so->present) /* null or another scalar */
 		return splice(body, len, so->begin, so->end,
-		    "{\"include_usage\":true}", out, outlen);
+		              "{\"include_usage\":true}", out, outlen);
 	return splice(body, len, rq->root_end, rq->root_end,
-	    rq->root_members == 0 ? "\"stream_options\":{\"include_usage\":true}"
-		       : ",\"stream_options\":{\"include_usage\":true}",
-	    out, outlen);
+	              rq->root_members == 0
+	                  ? "\"stream_options\":{\"include_usage\":true}"
+	                  : ",\"stream_options\":{\"include_usage\":true}",
+	              out, outlen);
 }
 
 uint64_t

@@ -26,21 +26,21 @@ struct meter_span {
 
 struct meter_request {
 	enum meter_endpoint endpoint;
-	int is_json;                  /* body parsed as a JSON object */
-	char model[METER_MAX_MODEL];  /* "" when absent */
-	int stream;                   /* "stream": true */
-	int include_usage;            /* stream_options.include_usage:
-					 -1 absent, 0 false, 1 true */
-	int background;               /* "background": true */
-	uint64_t max_output_tokens;   /* max_tokens, max_completion_tokens or
-					 max_output_tokens; 0 = not given */
-	uint64_t n;                   /* choices asked for, >= 1 */
-	uint64_t input_text_bytes;    /* prompt text bytes */
-	uint64_t input_token_items;   /* prompts given as token arrays */
+	int is_json;                 /* body parsed as a JSON object */
+	char model[METER_MAX_MODEL]; /* "" when absent */
+	int stream;                  /* "stream": true */
+	int include_usage;           /* stream_options.include_usage:
+	                                -1 absent, 0 false, 1 true */
+	int background;              /* "background": true */
+	uint64_t max_output_tokens;  /* max_tokens, max_completion_tokens or
+	                                max_output_tokens; 0 = not given */
+	uint64_t n;                  /* choices asked for, >= 1 */
+	uint64_t input_text_bytes;   /* prompt text bytes */
+	uint64_t input_token_items;  /* prompts given as token arrays */
 	char end_user[METER_MAX_END_USER]; /* `user` or `safety_identifier` */
 	/* where injection edits the body */
-	uint64_t root_end;            /* offset of the root object's '}' */
-	uint64_t root_members;        /* members of the root object */
+	uint64_t root_end;     /* offset of the root object's '}' */
+	uint64_t root_members; /* members of the root object */
 	struct meter_span stream_options;
 	struct meter_span include_usage_value;
 };
@@ -51,9 +51,9 @@ struct meter_request {
  * JSON object (*errstr says why, *erroff where); out is filled either way
  * as far as the scan got.
  */
-int meter_request_inspect(enum meter_endpoint ep, const char *body,
-    size_t len, struct meter_request *out, const char **errstr,
-    uint64_t *erroff);
+int meter_request_inspect(enum meter_endpoint ep, const char *body, size_t len,
+                          struct meter_request *out, const char **errstr,
+                          uint64_t *erroff);
 
 /* Should the upstream request carry stream_options.include_usage=true that
  * the client did not ask for?  (chat/completions streams only.) */
@@ -64,8 +64,8 @@ int meter_request_needs_usage_injection(const struct meter_request *rq);
  * stream_options.include_usage set to true, leaving every other byte as the
  * client wrote it.  -1 on allocation failure.
  */
-int meter_request_inject_usage(const struct meter_request *rq,
-    const char *body, size_t len, char **out, size_t *outlen);
+int meter_request_inject_usage(const struct meter_request *rq, const char *body,
+                               size_t len, char **out, size_t *outlen);
 
 /* Input tokens estimated from the request (never 0 for a non-empty one). */
 uint64_t meter_request_estimate_input(const struct meter_request *rq);

@@ -23,45 +23,45 @@ enum mr_action { ACT_KEEP, ACT_DROP, ACT_CUT };
 
 /* What one JSON document said. */
 struct mr_doc {
-	struct meter_usage u;  /* counts valid when usage_obj */
-	int usage_obj;         /* a "usage" object was seen */
-	int choices_empty;     /* "choices": [] */
-	int null_usage;        /* a top-level "usage": null member */
+	struct meter_usage u; /* counts valid when usage_obj */
+	int usage_obj;        /* a "usage" object was seen */
+	int choices_empty;    /* "choices": [] */
+	int null_usage;       /* a top-level "usage": null member */
 	uint64_t nu_member, nu_sep, nu_end; /* its offsets (document) */
-	uint64_t text;         /* generated text bytes */
-	int fed;               /* any byte was fed */
-	uint64_t data_raw;     /* SSE: raw offset of the first data line */
+	uint64_t text;                      /* generated text bytes */
+	int fed;                            /* any byte was fed */
+	uint64_t data_raw; /* SSE: raw offset of the first data line */
 	int data_lines;
 };
 
 struct meter_response {
 	enum meter_endpoint endpoint;
 	enum mr_kind kind;
-	int rewrite;           /* strip the injected usage (identity SSE) */
-	int level;             /* 1: usage sits under "response" (Responses
-				  API stream events), else 0 */
+	int rewrite; /* strip the injected usage (identity SSE) */
+	int level;   /* 1: usage sits under "response" (Responses
+	                API stream events), else 0 */
 	meter_emit_fn emit;
 	void *arg;
 	struct meter_jscan *js;
 	struct meter_sse *sse;
-	int js_bad;            /* the current document is malformed */
+	int js_bad; /* the current document is malformed */
 	struct mr_doc doc;
 	struct meter_usage total;
 	/* decoding */
-	int inflate;           /* body is gzip or deflate */
+	int inflate; /* body is gzip or deflate */
 	int z_ready;
 	z_stream z;
 	uint64_t scanned;
 	/* rewriting */
-	int event_ready;       /* sse dispatched: act on held bytes */
+	int event_ready; /* sse dispatched: act on held bytes */
 	enum mr_action action;
 	uint64_t cut_begin, cut_end; /* raw offsets */
 	char *held;
 	size_t held_len, held_cap, held_start;
-	uint64_t held_base;    /* raw offset of held[0] */
-	const char *problem;   /* why usage may be missing (reported) */
-	int stopped;           /* the meter gave up reading this body */
-	unsigned char zhead[2];/* first body bytes, to tell zlib from raw */
+	uint64_t held_base;     /* raw offset of held[0] */
+	const char *problem;    /* why usage may be missing (reported) */
+	int stopped;            /* the meter gave up reading this body */
+	unsigned char zhead[2]; /* first body bytes, to tell zlib from raw */
 	size_t zhead_len;
 };
 
@@ -75,7 +75,7 @@ media_is(const char *ct, const char *want)
 	while (*ct == ' ' || *ct == '\t')
 		ct++;
 	return strncasecmp(ct, want, n) == 0 &&
-	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t');
+	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t');
 }
 
 static void
@@ -92,22 +92,22 @@ static const struct {
 	const char *path;
 	size_t off;
 } usage_fields[] = {
-	{"usage.prompt_tokens", offsetof(struct meter_usage, input_tokens)},
-	{"usage.input_tokens", offsetof(struct meter_usage, input_tokens)},
-	{"usage.completion_tokens", offsetof(struct meter_usage, output_tokens)},
-	{"usage.output_tokens", offsetof(struct meter_usage, output_tokens)},
-	{"usage.prompt_tokens_details.cached_tokens",
-	    offsetof(struct meter_usage, cached_input_tokens)},
-	{"usage.input_tokens_details.cached_tokens",
-	    offsetof(struct meter_usage, cached_input_tokens)},
-	{"usage.completion_tokens_details.reasoning_tokens",
-	    offsetof(struct meter_usage, reasoning_tokens)},
-	{"usage.output_tokens_details.reasoning_tokens",
-	    offsetof(struct meter_usage, reasoning_tokens)},
-	{"usage.prompt_tokens_details.audio_tokens",
-	    offsetof(struct meter_usage, audio_input_tokens)},
-	{"usage.completion_tokens_details.audio_tokens",
-	    offsetof(struct meter_usage, audio_output_tokens)},
+    {"usage.prompt_tokens", offsetof(struct meter_usage, input_tokens)},
+    {"usage.input_tokens", offsetof(struct meter_usage, input_tokens)},
+    {"usage.completion_tokens", offsetof(struct meter_usage, output_tokens)},
+    {"usage.output_tokens", offsetof(struct meter_usage, output_tokens)},
+    {"usage.prompt_tokens_details.cached_tokens",
+     offsetof(struct meter_usage, cached_input_tokens)},
+    {"usage.input_tokens_details.cached_tokens",
+     offsetof(struct meter_usage, cached_input_tokens)},
+    {"usage.completion_tokens_details.reasoning_tokens",
+     offsetof(struct meter_usage, reasoning_tokens)},
+    {"usage.output_tokens_details.reasoning_tokens",
+     offsetof(struct meter_usage, reasoning_tokens)},
+    {"usage.prompt_tokens_details.audio_tokens",
+     offsetof(struct meter_usage, audio_input_tokens)},
+    {"usage.completion_tokens_details.audio_tokens",
+     offsetof(struct meter_usage, audio_output_tokens)},
 };
 
 static int
@@ -121,7 +121,7 @@ key0_is(const struct meter_jscan *js, int level, const char *want)
 
 static void
 mr_usage_value(struct mr_doc *d, const struct meter_jscan *js, int lv,
-    const struct meter_jscan_value *v)
+               const struct meter_jscan_value *v)
 {
 	size_t i;
 	uint64_t n;
@@ -146,7 +146,7 @@ mr_usage_value(struct mr_doc *d, const struct meter_jscan *js, int lv,
 
 static void
 mr_top_value(struct mr_doc *d, const struct meter_jscan *js, int lv,
-    const struct meter_jscan_value *v)
+             const struct meter_jscan_value *v)
 {
 	if (v->event != METER_JSCAN_SCALAR)
 		return;
@@ -170,7 +170,7 @@ mr_top_value(struct mr_doc *d, const struct meter_jscan *js, int lv,
 /* Generated text, counted only to estimate a stream that was cut off. */
 static void
 mr_text_value(struct mr_doc *d, const struct meter_jscan *js,
-    const struct meter_jscan_value *v)
+              const struct meter_jscan_value *v)
 {
 	if (v->event != METER_JSCAN_SCALAR || v->kind != METER_JSCAN_STRING)
 		return;
@@ -184,7 +184,7 @@ mr_text_value(struct mr_doc *d, const struct meter_jscan *js,
 
 static void
 mr_on_value(void *arg, const struct meter_jscan *js,
-    const struct meter_jscan_value *v)
+            const struct meter_jscan_value *v)
 {
 	struct meter_response *mr = arg;
 	struct mr_doc *d = &mr->doc;
@@ -236,10 +236,10 @@ mr_commit(struct meter_response *mr, int whole)
 		memcpy(t->model, d->u.model, sizeof(t->model));
 	if (d->u.service_tier[0] != '\0')
 		memcpy(t->service_tier, d->u.service_tier,
-		    sizeof(t->service_tier));
+		       sizeof(t->service_tier));
 	if (d->u.response_id[0] != '\0')
 		memcpy(t->response_id, d->u.response_id,
-		    sizeof(t->response_id));
+		       sizeof(t->response_id));
 }
 
 static void
@@ -288,7 +288,8 @@ mr_rewrite_decision(struct meter_response *mr, int whole)
 		mr->action = ACT_DROP; /* the usage-only chunk we asked for */
 	} else if (d->null_usage) {
 		mr->action = ACT_CUT;
-		mr->cut_begin = d->data_raw +
+		mr->cut_begin =
+		    d->data_raw +
 		    (d->nu_sep != UINT64_MAX ? d->nu_sep : d->nu_member);
 		mr->cut_end = d->data_raw + d->nu_end;
 	}
@@ -296,7 +297,7 @@ mr_rewrite_decision(struct meter_response *mr, int whole)
 
 static void
 mr_sse_dispatch(void *arg, const char *type, size_t typelen, int has_data,
-    uint64_t end)
+                uint64_t end)
 {
 	(void)type; /* every event is scanned; the JSON says what it is */
 	(void)typelen;
@@ -357,10 +358,10 @@ static int
 mr_inflate_bits(const unsigned char h[2])
 {
 	if (h[0] == 0x1f && h[1] == 0x8b)
-		return 15 + 16;                         /* gzip */
+		return 15 + 16; /* gzip */
 	if ((h[0] & 0x0f) == 8 && ((h[0] << 8) | h[1]) % 31 == 0)
-		return 15;                              /* zlib */
-	return -15;                                     /* raw deflate */
+		return 15; /* zlib */
+	return -15;        /* raw deflate */
 }
 
 static void
@@ -453,7 +454,7 @@ static void
 mr_give_up_rewrite(struct meter_response *mr, const char *why)
 {
 	mr->emit(mr->arg, mr->held + mr->held_start,
-	    mr->held_len - mr->held_start);
+	         mr->held_len - mr->held_start);
 	mr->held_start = mr->held_len;
 	mr->rewrite = 0;
 	mr->problem = why;
@@ -494,8 +495,8 @@ mr_rewrite_body(struct meter_response *mr, const char *buf, size_t len)
 		return;
 	}
 	while (pos < mr->held_len) {
-		pos += meter_sse_feed(mr->sse, mr->held + pos,
-		    mr->held_len - pos);
+		pos +=
+		    meter_sse_feed(mr->sse, mr->held + pos, mr->held_len - pos);
 		if (mr->event_ready) {
 			mr_emit_event(mr, pos);
 			mr->held_start = pos;
@@ -503,7 +504,7 @@ mr_rewrite_body(struct meter_response *mr, const char *buf, size_t len)
 		}
 	}
 	memmove(mr->held, mr->held + mr->held_start,
-	    mr->held_len - mr->held_start);
+	        mr->held_len - mr->held_start);
 	mr->held_base += mr->held_start;
 	mr->held_len -= mr->held_start;
 	mr->held_start = 0;
@@ -520,8 +521,9 @@ mr_choose(struct meter_response *mr, const struct meter_response_opts *o)
 	if (!meter_endpoint_metered(o->endpoint) || o->status < 200 ||
 	    o->status > 299)
 		return 0;
-	if (ce != NULL && (strcasecmp(ce, "gzip") == 0 ||
-	    strcasecmp(ce, "x-gzip") == 0 || strcasecmp(ce, "deflate") == 0))
+	if (ce != NULL &&
+	    (strcasecmp(ce, "gzip") == 0 || strcasecmp(ce, "x-gzip") == 0 ||
+	     strcasecmp(ce, "deflate") == 0))
 		mr->inflate = 1;
 	else if (ce != NULL && *ce != '\0' && strcasecmp(ce, "identity") != 0) {
 		mr->problem = "content-encoding the meter cannot decode";
@@ -540,7 +542,7 @@ mr_choose(struct meter_response *mr, const struct meter_response_opts *o)
 
 struct meter_response *
 meter_response_new(const struct meter_response_opts *o, meter_emit_fn emit,
-    void *arg)
+                   void *arg)
 {
 	static const struct meter_sse_callbacks cbs = {
 	    mr_sse_data_line, mr_sse_data, mr_sse_dispatch};
@@ -556,7 +558,7 @@ meter_response_new(const struct meter_response_opts *o, meter_emit_fn emit,
 		return mr;
 	if ((mr->js = meter_jscan_new(mr_on_value, mr)) == NULL ||
 	    (mr->kind == MR_SSE &&
-		(mr->sse = meter_sse_new(&cbs, mr)) == NULL)) {
+	     (mr->sse = meter_sse_new(&cbs, mr)) == NULL)) {
 		meter_response_free(mr);
 		return NULL;
 	}
@@ -601,19 +603,19 @@ meter_response_end(struct meter_response *mr, int complete)
 {
 	if (mr->kind == MR_JSON) {
 		int whole = complete && mr->doc.fed && !mr->js_bad &&
-		    meter_jscan_finish(mr->js) == 0;
+		            meter_jscan_finish(mr->js) == 0;
 
 		mr_commit(mr, whole);
 		if (!whole && mr->problem == NULL)
 			mr->problem = complete ? "response JSON is malformed"
-					       : "response cut off";
+			                       : "response cut off";
 	} else if (mr->kind == MR_SSE) {
 		meter_sse_finish(mr->sse);
 		if (mr->rewrite && mr->event_ready)
 			mr_emit_event(mr, mr->held_len);
 		else if (mr->rewrite)
 			mr->emit(mr->arg, mr->held + mr->held_start,
-			    mr->held_len - mr->held_start);
+			         mr->held_len - mr->held_start);
 		mr->held_start = mr->held_len = 0;
 		mr->event_ready = 0;
 		if (!complete && mr->problem == NULL)

@@ -19,11 +19,13 @@
 #include "meter/endpoint.h"
 #include "meter/usage.h"
 
-#define METER_MAX_SSE_EVENT_BYTES (1024 * 1024) /* held for rewriting;
-	a larger event is forwarded as is and rewriting stops */
-#define METER_INFLATE_WINDOW 16384               /* bytes inflated at once */
-#define METER_MAX_INFLATED_BYTES (1024ULL << 20) /* decoded bytes scanned
-	per response; past this the meter stops (usage estimated) */
+#define METER_MAX_SSE_EVENT_BYTES                                              \
+	(1024 * 1024)              /* held for rewriting;                      \
+a larger event is forwarded as is and rewriting stops */
+#define METER_INFLATE_WINDOW 16384 /* bytes inflated at once */
+#define METER_MAX_INFLATED_BYTES                                               \
+	(1024ULL << 20) /* decoded bytes scanned                               \
+per response; past this the meter stops (usage estimated) */
 
 typedef void (*meter_emit_fn)(void *arg, const char *buf, size_t len);
 
@@ -38,8 +40,9 @@ struct meter_response_opts {
 struct meter_response;
 
 /* NULL on allocation failure.  Strings in opts are copied or not kept. */
-struct meter_response *meter_response_new(
-    const struct meter_response_opts *opts, meter_emit_fn emit, void *arg);
+struct meter_response *
+meter_response_new(const struct meter_response_opts *opts, meter_emit_fn emit,
+                   void *arg);
 void meter_response_free(struct meter_response *mr);
 
 /* Will emitted bytes differ from received ones (so length changes)? */
@@ -47,7 +50,7 @@ int meter_response_rewrites(const struct meter_response *mr);
 
 /* A piece of body; emit() is called zero or more times before it returns. */
 void meter_response_body(struct meter_response *mr, const char *buf,
-    size_t len);
+                         size_t len);
 
 /*
  * The body ended (complete = 1) or was cut off (0).  Held bytes are

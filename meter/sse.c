@@ -22,13 +22,13 @@ struct meter_sse {
 	struct meter_sse_callbacks cbs;
 	void *arg;
 	enum sse_state state;
-	int after_cr;     /* last byte was CR: a following LF is the same EOL */
+	int after_cr; /* last byte was CR: a following LF is the same EOL */
 	char name[METER_SSE_MAX_FIELD + 1];
 	size_t namelen;
 	int name_cut;
 	enum sse_field field;
-	int has_data;     /* the current event has a data line */
-	int dispatched;   /* feed stops after a dispatch */
+	int has_data;   /* the current event has a data line */
+	int dispatched; /* feed stops after a dispatch */
 	char type[METER_SSE_MAX_EVENT_TYPE];
 	size_t typelen;
 	uint64_t off;
@@ -91,7 +91,7 @@ sse_dispatch(struct meter_sse *sse, uint64_t end)
 {
 	if (sse->cbs.dispatch != NULL)
 		sse->cbs.dispatch(sse->arg, sse->type, sse->typelen,
-		    sse->has_data, end);
+		                  sse->has_data, end);
 	sse->has_data = 0;
 	sse->typelen = 0;
 	sse->dispatched = 1;

@@ -16,7 +16,8 @@
 #define METER_SSE_MAX_EVENT_TYPE 96 /* `event:` value bytes kept */
 
 struct meter_sse_callbacks {
-	/* A data line's value starts at raw stream offset off. */
+	/* A data line's value starts at raw stream offset off (not called
+	 * for a data line with an empty value). */
 	void (*data_line)(void *arg, uint64_t off);
 	/* Data of the current event, in pieces. */
 	void (*data)(void *arg, const char *buf, size_t len);
@@ -26,13 +27,13 @@ struct meter_sse_callbacks {
 	 * end the stream offset one past the blank line.
 	 */
 	void (*dispatch)(void *arg, const char *type, size_t typelen,
-	    int has_data, uint64_t end);
+	                 int has_data, uint64_t end);
 };
 
 struct meter_sse;
 
 struct meter_sse *meter_sse_new(const struct meter_sse_callbacks *cbs,
-    void *arg);
+                                void *arg);
 void meter_sse_free(struct meter_sse *sse);
 
 /*

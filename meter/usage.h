@@ -12,10 +12,10 @@
 #define METER_MAX_ID 96
 
 struct meter_usage {
-	char model[METER_MAX_MODEL];      /* response model (dated snapshot) */
+	char model[METER_MAX_MODEL]; /* response model (dated snapshot) */
 	char service_tier[METER_MAX_TIER];
 	char response_id[METER_MAX_ID];
-	int has_usage;                    /* a usage object was read */
+	int has_usage; /* a usage object was read */
 	/* Token counts as OpenAI reports them: input includes cached and
 	 * audio input; output includes reasoning and audio output. */
 	uint64_t input_tokens;

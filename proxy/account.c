@@ -44,12 +44,13 @@ warn_unpriced(const char *model)
 			fresh = 0;
 	if (fresh && unpriced_n < ACCOUNT_UNPRICED_MEMO)
 		snprintf(unpriced_seen[unpriced_n++], METER_MAX_MODEL, "%s",
-		    model);
+		         model);
 	pthread_mutex_unlock(&unpriced_mu);
 	if (fresh)
 		log_warn("model \"%s\" has no price: its requests are recorded "
-		    "at cost 0 (add it to a pricing_file, or set "
-		    "unpriced_model: \"deny\")", model);
+		         "at cost 0 (add it to a pricing_file, or set "
+		         "unpriced_model: \"deny\")",
+		         model);
 }
 
 int
@@ -93,8 +94,8 @@ price(struct proxy *px, const struct account_req *r, struct store_record *rec)
 	u.output_tokens = rec->output_tokens;
 	if (rec->model[0] == '\0')
 		return;
-	if (meter_prices_cost(px->prices, rec->model, u.service_tier, &u,
-		&c) == 0) {
+	if (meter_prices_cost(px->prices, rec->model, u.service_tier, &u, &c) ==
+	    0) {
 		rec->cost_nanousd = c.nanousd;
 		return;
 	}
@@ -107,7 +108,7 @@ fill(struct proxy *px, const struct account_req *r, struct store_record *rec)
 {
 	const struct meter_usage *u = r->usage;
 	int metered = meter_endpoint_metered(r->mreq->endpoint) && r->sent &&
-	    !(r->answered && (r->status < 200 || r->status > 299));
+	              !(r->answered && (r->status < 200 || r->status > 299));
 
 	memset(rec, 0, sizeof(*rec));
 	rec->ts_ms = r->start_ms;
@@ -115,16 +116,16 @@ fill(struct proxy *px, const struct account_req *r, struct store_record *rec)
 	copy(rec->workspace, sizeof(rec->workspace), r->workspace);
 	copy(rec->end_user, sizeof(rec->end_user), r->mreq->end_user);
 	copy(rec->endpoint, sizeof(rec->endpoint),
-	    meter_endpoint_name(r->mreq->endpoint));
+	     meter_endpoint_name(r->mreq->endpoint));
 	copy(rec->model, sizeof(rec->model),
-	    u != NULL && u->model[0] ? u->model : r->mreq->model);
+	     u != NULL && u->model[0] ? u->model : r->mreq->model);
 	rec->status = r->status;
 	rec->stream = r->mreq->stream;
 	rec->forwarded = r->sent;
 	copy(rec->price_version, sizeof(rec->price_version),
-	    meter_prices_version(px->prices));
+	     meter_prices_version(px->prices));
 	copy(rec->upstream_request_id, sizeof(rec->upstream_request_id),
-	    r->upstream_request_id);
+	     r->upstream_request_id);
 	copy(rec->limit_hit, sizeof(rec->limit_hit), r->limit_hit);
 	copy(rec->error, sizeof(rec->error), r->error);
 	if (!metered)
@@ -138,8 +139,8 @@ fill(struct proxy *px, const struct account_req *r, struct store_record *rec)
 		estimate(r, rec);
 		if (rec->error[0] == '\0')
 			copy(rec->error, sizeof(rec->error),
-			    r->meter_problem ? r->meter_problem
-					     : "response carried no usage");
+			     r->meter_problem ? r->meter_problem
+			                      : "response carried no usage");
 	}
 	price(px, r, rec);
 }
@@ -148,8 +149,8 @@ static void
 count(struct proxy *px, const struct store_record *rec)
 {
 	struct proxy_metrics *m = &px->metrics;
-	int cls = rec->status >= 100 && rec->status < 600 ? rec->status / 100
-							  : 0;
+	int cls =
+	    rec->status >= 100 && rec->status < 600 ? rec->status / 100 : 0;
 
 	METRIC_ADD(m, requests_total, 1);
 	METRIC_ADD(m, requests_by_class[cls], 1);
@@ -172,10 +173,12 @@ proxy_account_finish(struct proxy *px, const struct account_req *r)
 	else if (store_try_submit(px->store, &rec) == -1) {
 		METRIC_ADD(&px->metrics, store_refusals, 1);
 		log_err("conn %" PRIu64 ": store queue full: the record of "
-		    "this %d answer is not stored", r->conn_id, rec.status);
+		        "this %d answer is not stored",
+		        r->conn_id, rec.status);
 	}
-	log_info("conn %" PRIu64 ": %s %.120s ws=%s model=%s status=%d in=%"
-	    PRIu64 " cached=%" PRIu64 " out=%" PRIu64 " reasoning=%" PRIu64
+	log_info(
+	    "conn %" PRIu64 ": %s %.120s ws=%s model=%s status=%d in=%" PRIu64
+	    " cached=%" PRIu64 " out=%" PRIu64 " reasoning=%" PRIu64
 	    " cost_usd=%" PRIu64 ".%09" PRIu64 " %" PRId64 "ms%s%s%s",
 	    r->conn_id, r->method, r->target, rec.workspace,
 	    rec.model[0] ? rec.model : "-", rec.status, rec.input_tokens,

@@ -17,16 +17,16 @@ struct account_req {
 	const char *method;
 	const char *target;
 	const struct meter_request *mreq;
-	const struct meter_usage *usage;  /* NULL: no metered response */
-	const char *meter_problem;        /* why usage may be missing */
-	int status;                       /* what the client got */
-	int sent;                         /* the request reached the upstream */
-	int answered;                     /* the upstream sent a response head */
+	const struct meter_usage *usage; /* NULL: no metered response */
+	const char *meter_problem;       /* why usage may be missing */
+	int status;                      /* what the client got */
+	int sent;                        /* the request reached the upstream */
+	int answered;                    /* the upstream sent a response head */
 	int64_t start_ms, end_ms;
 	const char *upstream_request_id;
-	const char *error;                /* NULL when none */
-	const char *limit_hit;            /* NULL when none */
-	int reserved;                     /* holds a store reservation */
+	const char *error;     /* NULL when none */
+	const char *limit_hit; /* NULL when none */
+	int reserved;          /* holds a store reservation */
 };
 
 /* Records the request (store, metrics, log).  Never fails: a record with

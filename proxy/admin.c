@@ -29,7 +29,7 @@ struct proxy_admin {
 
 static void
 admin_json_error(struct evhttp_request *req, int status, const char *code,
-    const char *msg)
+                 const char *msg)
 {
 	struct evbuffer *b = evbuffer_new();
 
@@ -37,10 +37,12 @@ admin_json_error(struct evhttp_request *req, int status, const char *code,
 		return;
 	evbuffer_add_printf(b, "{\"error\":{\"message\":");
 	proxy_reply_json_string(b, msg);
-	evbuffer_add_printf(b, ",\"type\":\"invalid_request_error\","
-	    "\"param\":null,\"code\":\"%s\"}}\n", code);
+	evbuffer_add_printf(b,
+	                    ",\"type\":\"invalid_request_error\","
+	                    "\"param\":null,\"code\":\"%s\"}}\n",
+	                    code);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "application/json");
+	                  "Content-Type", "application/json");
 	evhttp_send_reply(req, status, proxy_reply_reason(status), b);
 	evbuffer_free(b);
 }
@@ -54,9 +56,9 @@ admin_authorized(struct proxy_admin *ad, struct evhttp_request *req)
 	if (tok == NULL)
 		return 1;
 	h = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    "Authorization");
+	                       "Authorization");
 	return h != NULL && strncmp(h, "Bearer ", 7) == 0 &&
-	    strcmp(h + 7, tok) == 0;
+	       strcmp(h + 7, tok) == 0;
 }
 
 static void
@@ -69,7 +71,8 @@ admin_metrics(struct proxy_admin *ad, struct evhttp_request *req)
 		return;
 	proxy_metrics_write(&ad->px->metrics, b);
 	store_stats(ad->px->store, &ss);
-	evbuffer_add_printf(b,
+	evbuffer_add_printf(
+	    b,
 	    "# HELP tollgate_store_rows_committed_total Rows written.\n"
 	    "# TYPE tollgate_store_rows_committed_total counter\n"
 	    "tollgate_store_rows_committed_total %" PRIu64 "\n"
@@ -82,7 +85,7 @@ admin_metrics(struct proxy_admin *ad, struct evhttp_request *req)
 	    "tollgate_store_write_failures_total %" PRIu64 "\n",
 	    ss.committed, ss.queued, ss.failures);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "text/plain; version=0.0.4");
+	                  "Content-Type", "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, "OK", b);
 	evbuffer_free(b);
 }
@@ -91,8 +94,8 @@ static void
 admin_on_request(struct evhttp_request *req, void *arg)
 {
 	struct proxy_admin *ad = arg;
-	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(
-	    req));
+	const char *path =
+	    evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 
 	if (path == NULL)
 		path = "/";
@@ -103,13 +106,15 @@ admin_on_request(struct evhttp_request *req, void *arg)
 			return;
 		evbuffer_add_printf(b, "{\"status\":\"ok\"}\n");
 		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Content-Type", "application/json");
+		                  "Content-Type", "application/json");
 		evhttp_send_reply(req, 200, "OK", b);
 		evbuffer_free(b);
 		return;
 	}
 	if (!admin_authorized(ad, req)) {
-		admin_json_error(req, 401, "invalid_admin_token", "this admin "
+		admin_json_error(
+		    req, 401, "invalid_admin_token",
+		    "this admin "
 		    "path needs Authorization: Bearer <admin_token>");
 		return;
 	}
@@ -117,11 +122,12 @@ admin_on_request(struct evhttp_request *req, void *arg)
 		admin_metrics(ad, req);
 		return;
 	}
-	admin_json_error(req, 404, "not_found", strncmp(path, "/api/", 5) == 0
-	    || strcmp(path, "/") == 0
-	    ? "the reporting API and dashboard are not built yet; "
-	      "/healthz and /metrics are"
-	    : "unknown admin path");
+	admin_json_error(
+	    req, 404, "not_found",
+	    strncmp(path, "/api/", 5) == 0 || strcmp(path, "/") == 0
+	        ? "the reporting API and dashboard are not built yet; "
+	          "/healthz and /metrics are"
+	        : "unknown admin path");
 }
 
 static void *
@@ -152,10 +158,11 @@ proxy_admin_start(struct proxy *px, char *err, size_t errlen)
 	evhttp_set_max_body_size(ad->http, 65536);
 	evhttp_set_timeout(ad->http, 30);
 	if (evhttp_bind_socket(ad->http, cfg->admin_host,
-		(ev_uint16_t)cfg->admin_port) != 0) {
-		snprintf(err, errlen, "cannot listen on admin address %s:%d "
-		    "(in use? choose another with --admin-listen)",
-		    cfg->admin_host, cfg->admin_port);
+	                       (ev_uint16_t)cfg->admin_port) != 0) {
+		snprintf(err, errlen,
+		         "cannot listen on admin address %s:%d "
+		         "(in use? choose another with --admin-listen)",
+		         cfg->admin_host, cfg->admin_port);
 		proxy_admin_stop(ad);
 		return NULL;
 	}

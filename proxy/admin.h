@@ -13,7 +13,7 @@ struct proxy_admin;
 
 /* Binds the admin listener and starts its thread.  NULL with err. */
 struct proxy_admin *proxy_admin_start(struct proxy *px, char *err,
-    size_t errlen);
+                                      size_t errlen);
 
 /* Stops the thread and frees. */
 void proxy_admin_stop(struct proxy_admin *ad);

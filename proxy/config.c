@@ -22,8 +22,7 @@ struct cfg_ctx {
 	size_t errlen;
 };
 
-static int
-cfg_fail(struct cfg_ctx *c, const char *fmt, ...)
+static int cfg_fail(struct cfg_ctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static int
@@ -87,16 +86,18 @@ int
 config_host_is_loopback(const char *host)
 {
 	return strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
-	    strncmp(host, "127.", 4) == 0;
+	       strncmp(host, "127.", 4) == 0;
 }
 
 static int
 cfg_listen(struct cfg_ctx *c, const char *key, const char *v, char *host,
-    size_t hostlen, int *port)
+           size_t hostlen, int *port)
 {
 	if (config_split_hostport(v, host, hostlen, port) == -1)
-		return cfg_fail(c, "%s: \"%s\" is not ADDR:PORT (for example "
-		    "127.0.0.1:8080 or [::1]:8080)", key, v);
+		return cfg_fail(c,
+		                "%s: \"%s\" is not ADDR:PORT (for example "
+		                "127.0.0.1:8080 or [::1]:8080)",
+		                key, v);
 	return 0;
 }
 
@@ -110,9 +111,12 @@ cfg_upstream(struct cfg_ctx *c, const char *url)
 	size_t n;
 
 	if (strncmp(url, "https://", 8) != 0)
-		return cfg_fail(c, "upstream: \"%s\" must start with https:// "
+		return cfg_fail(
+		    c,
+		    "upstream: \"%s\" must start with https:// "
 		    "(tollgate always speaks TLS to the upstream; use "
-		    "upstream_ca_file for a private CA)", url);
+		    "upstream_ca_file for a private CA)",
+		    url);
 	p = url + 8;
 	slash = strchr(p, '/');
 	n = slash ? (size_t)(slash - p) : strlen(p);
@@ -122,14 +126,15 @@ cfg_upstream(struct cfg_ctx *c, const char *url)
 	hostport[n] = '\0';
 	cfg->upstream_port = 443;
 	if (config_split_hostport(hostport, cfg->upstream_host,
-		sizeof(cfg->upstream_host), &cfg->upstream_port) == -1) {
+	                          sizeof(cfg->upstream_host),
+	                          &cfg->upstream_port) == -1) {
 		if (strchr(hostport, ':') != NULL && hostport[0] != '[')
 			return cfg_fail(c, "upstream: bad port in \"%s\"", url);
 		snprintf(cfg->upstream_host, sizeof(cfg->upstream_host), "%s",
-		    hostport);
+		         hostport);
 	}
 	snprintf(cfg->upstream_prefix, sizeof(cfg->upstream_prefix), "%s",
-	    slash ? slash : "");
+	         slash ? slash : "");
 	n = strlen(cfg->upstream_prefix);
 	while (n > 0 && cfg->upstream_prefix[n - 1] == '/')
 		cfg->upstream_prefix[--n] = '\0';
@@ -159,13 +164,13 @@ j_bool(struct cfg_ctx *c, const cJSON *v, const char *key, int *dst)
 
 static int
 j_uint(struct cfg_ctx *c, const cJSON *v, const char *key, uint64_t max,
-    uint64_t *dst)
+       uint64_t *dst)
 {
 	if (!cJSON_IsNumber(v) || v->valuedouble < 0 ||
 	    v->valuedouble != (double)(uint64_t)v->valuedouble ||
 	    (uint64_t)v->valuedouble > max)
 		return cfg_fail(c, "%s must be a whole number from 0 to %llu",
-		    key, (unsigned long long)max);
+		                key, (unsigned long long)max);
 	*dst = (uint64_t)v->valuedouble;
 	return 0;
 }
@@ -193,17 +198,19 @@ j_usd(struct cfg_ctx *c, const cJSON *v, const char *key, uint64_t *dst)
 		snprintf(buf, sizeof(buf), "%s", v->valuestring);
 	else
 		return cfg_fail(c, "%s must be a USD amount like 5 or 12.50",
-		    key);
+		                key);
 	/* %.9f prints trailing zeros: trim to what parse_decimal takes. */
 	if (meter_price_parse_decimal(buf, dst) == -1)
-		return cfg_fail(c, "%s: \"%s\" is not a USD amount with at "
-		    "most 9 decimals", key, buf);
+		return cfg_fail(c,
+		                "%s: \"%s\" is not a USD amount with at "
+		                "most 9 decimals",
+		                key, buf);
 	return 0;
 }
 
 static int
 j_str_list(struct cfg_ctx *c, const cJSON *v, const char *key, char ***dst,
-    size_t *n)
+           size_t *n)
 {
 	const cJSON *it;
 	size_t i = 0, count;
@@ -211,11 +218,12 @@ j_str_list(struct cfg_ctx *c, const cJSON *v, const char *key, char ***dst,
 	if (!cJSON_IsArray(v) ||
 	    (count = (size_t)cJSON_GetArraySize(v)) > CONFIG_MAX_HOSTS)
 		return cfg_fail(c, "%s must be a list of at most %d strings",
-		    key, CONFIG_MAX_HOSTS);
+		                key, CONFIG_MAX_HOSTS);
 	*dst = calloc(count + 1, sizeof(char *));
 	if (*dst == NULL)
 		return cfg_fail(c, "out of memory");
-	cJSON_ArrayForEach(it, v) {
+	cJSON_ArrayForEach(it, v)
+	{
 		if (!cJSON_IsString(it))
 			return cfg_fail(c, "%s must hold only strings", key);
 		if (((*dst)[i++] = strdup(it->valuestring)) == NULL)
@@ -239,17 +247,19 @@ free_list(char **l, size_t n)
 
 static int
 cfg_limits(struct cfg_ctx *c, const cJSON *o, const char *ws,
-    struct config_limits *l)
+           struct config_limits *l)
 {
 	const cJSON *it;
 	char key[160];
 	uint64_t u = 0;
 
 	if (!cJSON_IsObject(o))
-		return cfg_fail(c, "workspaces.%s.limits must be an object", ws);
-	cJSON_ArrayForEach(it, o) {
+		return cfg_fail(c, "workspaces.%s.limits must be an object",
+		                ws);
+	cJSON_ArrayForEach(it, o)
+	{
 		snprintf(key, sizeof(key), "workspaces.%s.limits.%s", ws,
-		    it->string);
+		         it->string);
 		if (strcmp(it->string, "rpm") == 0) {
 			if (j_uint(c, it, key, UINT32_MAX, &l->rpm) == -1)
 				return -1;
@@ -269,15 +279,19 @@ cfg_limits(struct cfg_ctx *c, const cJSON *o, const char *ws,
 			if (j_usd(c, it, key, &l->monthly_nanousd) == -1)
 				return -1;
 		} else if (strcmp(it->string, "warn_pct") == 0 ||
-		    strcmp(it->string, "critical_pct") == 0) {
+		           strcmp(it->string, "critical_pct") == 0) {
 			if (j_uint(c, it, key, 100, &u) == -1)
 				return -1;
 			*(it->string[0] == 'w' ? &l->warn_pct
-					       : &l->critical_pct) = (unsigned)u;
+			                       : &l->critical_pct) =
+			    (unsigned)u;
 		} else {
-			return cfg_fail(c, "%s: unknown limit (known: rpm, rpd, "
+			return cfg_fail(
+			    c,
+			    "%s: unknown limit (known: rpm, rpd, "
 			    "tpm, tpd, daily_usd, monthly_usd, warn_pct, "
-			    "critical_pct)", key);
+			    "critical_pct)",
+			    key);
 		}
 	}
 	return 0;
@@ -291,7 +305,8 @@ valid_ws_name(const char *s)
 	if (n == 0 || n >= CONFIG_NAME_MAX)
 		return 0;
 	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && strchr("-_.", s[i]) == NULL)
+		if (!isalnum((unsigned char)s[i]) &&
+		    strchr("-_.", s[i]) == NULL)
 			return 0;
 	return 1;
 }
@@ -317,16 +332,20 @@ cfg_ws_keys(struct cfg_ctx *c, const cJSON *v, struct config_workspace *w)
 
 	if (!cJSON_IsArray(v) ||
 	    (n = (size_t)cJSON_GetArraySize(v)) > CONFIG_MAX_KEYS)
-		return cfg_fail(c, "workspaces.%s.keys must be a list of at "
-		    "most %d \"sha256:<hex>\" strings", w->name,
-		    CONFIG_MAX_KEYS);
+		return cfg_fail(c,
+		                "workspaces.%s.keys must be a list of at "
+		                "most %d \"sha256:<hex>\" strings",
+		                w->name, CONFIG_MAX_KEYS);
 	if ((w->keys = calloc(n + 1, sizeof(*w->keys))) == NULL)
 		return cfg_fail(c, "out of memory");
-	cJSON_ArrayForEach(it, v) {
+	cJSON_ArrayForEach(it, v)
+	{
 		size_t i;
 
 		if (!cJSON_IsString(it) || !valid_key_hash(it->valuestring))
-			return cfg_fail(c, "workspaces.%s.keys: each entry "
+			return cfg_fail(
+			    c,
+			    "workspaces.%s.keys: each entry "
 			    "must be \"sha256:\" and the 64 hex digits of the "
 			    "key's SHA-256 (printf %%s \"$KEY\" | sha256sum)",
 			    w->name);
@@ -347,10 +366,12 @@ cfg_ws_upstream_key(struct cfg_ctx *c, struct config_workspace *w)
 		return 0;
 	v = getenv(w->upstream_key_env);
 	if (v == NULL || v[0] == '\0')
-		return cfg_fail(c, "workspaces.%s.upstream_key_env names %s, "
+		return cfg_fail(
+		    c,
+		    "workspaces.%s.upstream_key_env names %s, "
 		    "which is not set in tollgate's environment (export it, "
-		    "or remove upstream_key_env)", w->name,
-		    w->upstream_key_env);
+		    "or remove upstream_key_env)",
+		    w->name, w->upstream_key_env);
 	return cfg_strdup(c, &w->upstream_key, v);
 }
 
@@ -360,18 +381,20 @@ cfg_workspace(struct cfg_ctx *c, const cJSON *o, struct config_workspace *w)
 	const cJSON *it;
 
 	if (!valid_ws_name(o->string))
-		return cfg_fail(c, "workspaces: \"%s\" is not a valid name "
-		    "(1-%d of A-Z a-z 0-9 - _ .)", o->string,
-		    CONFIG_NAME_MAX - 1);
+		return cfg_fail(c,
+		                "workspaces: \"%s\" is not a valid name "
+		                "(1-%d of A-Z a-z 0-9 - _ .)",
+		                o->string, CONFIG_NAME_MAX - 1);
 	snprintf(w->name, sizeof(w->name), "%s", o->string);
 	if (!cJSON_IsObject(o))
 		return cfg_fail(c, "workspaces.%s must be an object", w->name);
-	cJSON_ArrayForEach(it, o) {
+	cJSON_ArrayForEach(it, o)
+	{
 		char key[160];
 		int rc;
 
 		snprintf(key, sizeof(key), "workspaces.%s.%s", w->name,
-		    it->string);
+		         it->string);
 		if (strcmp(it->string, "keys") == 0)
 			rc = cfg_ws_keys(c, it, w);
 		else if (strcmp(it->string, "upstream_key_env") == 0)
@@ -381,8 +404,11 @@ cfg_workspace(struct cfg_ctx *c, const cJSON *o, struct config_workspace *w)
 		else if (strcmp(it->string, "limits") == 0)
 			rc = cfg_limits(c, it, w->name, &w->limits);
 		else
-			rc = cfg_fail(c, "%s: unknown key (known: keys, "
-			    "upstream_key_env, openai_project, limits)", key);
+			rc = cfg_fail(
+			    c,
+			    "%s: unknown key (known: keys, "
+			    "upstream_key_env, openai_project, limits)",
+			    key);
 		if (rc == -1)
 			return -1;
 	}
@@ -405,15 +431,18 @@ cfg_workspaces(struct cfg_ctx *c, const cJSON *v)
 
 	if (!cJSON_IsObject(v) ||
 	    (n = (size_t)cJSON_GetArraySize(v)) > CONFIG_MAX_WORKSPACES)
-		return cfg_fail(c, "workspaces must be an object of at most "
-		    "%d workspaces", CONFIG_MAX_WORKSPACES);
+		return cfg_fail(c,
+		                "workspaces must be an object of at most "
+		                "%d workspaces",
+		                CONFIG_MAX_WORKSPACES);
 	free(cfg->ws);
 	if ((cfg->ws = calloc(n + 1, sizeof(*cfg->ws))) == NULL)
 		return cfg_fail(c, "out of memory");
 	snprintf(cfg->ws[0].name, sizeof(cfg->ws[0].name), "default");
 	limits_defaults(&cfg->ws[0].limits);
 	cfg->nws = 1;
-	cJSON_ArrayForEach(it, v) {
+	cJSON_ArrayForEach(it, v)
+	{
 		struct config_workspace *w = &cfg->ws[cfg->nws];
 
 		if (strcmp(it->string, "default") == 0)
@@ -429,8 +458,10 @@ cfg_workspaces(struct cfg_ctx *c, const cJSON *v)
 
 		for (j = i + 1; j < cfg->nws; j++)
 			if (strcmp(cfg->ws[i].name, cfg->ws[j].name) == 0)
-				return cfg_fail(c, "workspaces: \"%s\" appears "
-				    "twice", cfg->ws[i].name);
+				return cfg_fail(c,
+				                "workspaces: \"%s\" appears "
+				                "twice",
+				                cfg->ws[i].name);
 	}
 	return 0;
 }
@@ -444,24 +475,25 @@ cfg_timeouts(struct cfg_ctx *c, const cJSON *o)
 		const char *name;
 		size_t off;
 	} keys[] = {
-		{"client_header_ms", offsetof(struct config_timeouts,
-		    client_header_ms)},
-		{"client_idle_ms", offsetof(struct config_timeouts,
-		    client_idle_ms)},
-		{"client_body_ms", offsetof(struct config_timeouts,
-		    client_body_ms)},
-		{"upstream_connect_ms", offsetof(struct config_timeouts,
-		    upstream_connect_ms)},
-		{"upstream_response_ms", offsetof(struct config_timeouts,
-		    upstream_response_ms)},
-		{"drain_ms", offsetof(struct config_timeouts, drain_ms)},
+	    {"client_header_ms",
+	     offsetof(struct config_timeouts, client_header_ms)},
+	    {"client_idle_ms",
+	     offsetof(struct config_timeouts, client_idle_ms)},
+	    {"client_body_ms",
+	     offsetof(struct config_timeouts, client_body_ms)},
+	    {"upstream_connect_ms",
+	     offsetof(struct config_timeouts, upstream_connect_ms)},
+	    {"upstream_response_ms",
+	     offsetof(struct config_timeouts, upstream_response_ms)},
+	    {"drain_ms", offsetof(struct config_timeouts, drain_ms)},
 	};
 	const cJSON *it;
 	size_t i;
 
 	if (!cJSON_IsObject(o))
 		return cfg_fail(c, "timeouts must be an object");
-	cJSON_ArrayForEach(it, o) {
+	cJSON_ArrayForEach(it, o)
+	{
 		char key[96];
 
 		snprintf(key, sizeof(key), "timeouts.%s", it->string);
@@ -469,12 +501,16 @@ cfg_timeouts(struct cfg_ctx *c, const cJSON *o)
 			if (strcmp(it->string, keys[i].name) == 0)
 				break;
 		if (i == sizeof(keys) / sizeof(keys[0]))
-			return cfg_fail(c, "%s: unknown key (known: "
+			return cfg_fail(
+			    c,
+			    "%s: unknown key (known: "
 			    "client_header_ms, client_idle_ms, client_body_ms, "
 			    "upstream_connect_ms, upstream_response_ms, "
-			    "drain_ms)", key);
+			    "drain_ms)",
+			    key);
 		if (j_int(c, it, key, 24 * 3600 * 1000,
-			(int *)((char *)&c->cfg->timeouts + keys[i].off)) == -1)
+		          (int *)((char *)&c->cfg->timeouts + keys[i].off)) ==
+		    -1)
 			return -1;
 		if (*(int *)((char *)&c->cfg->timeouts + keys[i].off) == 0)
 			return cfg_fail(c, "%s must be at least 1", key);
@@ -491,7 +527,8 @@ cfg_reconcile(struct cfg_ctx *c, const cJSON *o)
 
 	if (!cJSON_IsObject(o))
 		return cfg_fail(c, "reconcile must be an object");
-	cJSON_ArrayForEach(it, o) {
+	cJSON_ArrayForEach(it, o)
+	{
 		char key[96];
 
 		snprintf(key, sizeof(key), "reconcile.%s", it->string);
@@ -501,19 +538,21 @@ cfg_reconcile(struct cfg_ctx *c, const cJSON *o)
 			rc = j_str(c, it, key, &cfg->reconcile_base_url);
 		else if (strcmp(it->string, "interval_s") == 0)
 			rc = j_int(c, it, key, 7 * 86400,
-			    &cfg->reconcile_interval_s);
+			           &cfg->reconcile_interval_s);
 		else if (strcmp(it->string, "lookback_days") == 0)
 			rc = j_int(c, it, key, 31,
-			    &cfg->reconcile_lookback_days);
+			           &cfg->reconcile_lookback_days);
 		else if (strcmp(it->string, "drift_alert_pct") == 0) {
 			rc = cJSON_IsNumber(it) && it->valuedouble >= 0
-			    ? 0
-			    : cfg_fail(c, "%s must be a number >= 0", key);
+			         ? 0
+			         : cfg_fail(c, "%s must be a number >= 0", key);
 			cfg->reconcile_drift_alert_pct = it->valuedouble;
 		} else
-			rc = cfg_fail(c, "%s: unknown key (known: "
-			    "admin_key_env, base_url, interval_s, "
-			    "lookback_days, drift_alert_pct)", key);
+			rc = cfg_fail(c,
+			              "%s: unknown key (known: "
+			              "admin_key_env, base_url, interval_s, "
+			              "lookback_days, drift_alert_pct)",
+			              key);
 		if (rc == -1)
 			return -1;
 	}
@@ -527,12 +566,15 @@ cfg_alerts(struct cfg_ctx *c, const cJSON *o)
 
 	if (!cJSON_IsObject(o))
 		return cfg_fail(c, "alerts must be an object");
-	cJSON_ArrayForEach(it, o) {
+	cJSON_ArrayForEach(it, o)
+	{
 		if (strcmp(it->string, "webhook_url") != 0)
-			return cfg_fail(c, "alerts.%s: unknown key (known: "
-			    "webhook_url)", it->string);
+			return cfg_fail(c,
+			                "alerts.%s: unknown key (known: "
+			                "webhook_url)",
+			                it->string);
 		if (j_str(c, it, "alerts.webhook_url",
-			&c->cfg->alerts_webhook_url) == -1)
+		          &c->cfg->alerts_webhook_url) == -1)
 			return -1;
 	}
 	return 0;
@@ -549,18 +591,20 @@ cfg_unpriced(struct cfg_ctx *c, const cJSON *v)
 		c->cfg->unpriced_deny = 1;
 	else
 		return cfg_fail(c, "unpriced_model must be \"allow\" or "
-		    "\"deny\"");
+		                   "\"deny\"");
 	return 0;
 }
 
 static int
 cfg_fixed_str(struct cfg_ctx *c, const cJSON *v, const char *key, char *dst,
-    size_t cap)
+              size_t cap)
 {
 	if (!cJSON_IsString(v) || strlen(v->valuestring) == 0 ||
 	    strlen(v->valuestring) >= cap)
-		return cfg_fail(c, "%s must be a non-empty string shorter "
-		    "than %zu bytes", key, cap);
+		return cfg_fail(c,
+		                "%s must be a non-empty string shorter "
+		                "than %zu bytes",
+		                key, cap);
 	memcpy(dst, v->valuestring, strlen(v->valuestring) + 1);
 	return 0;
 }
@@ -578,9 +622,9 @@ cfg_top_key(struct cfg_ctx *c, const cJSON *it)
 		if (!cJSON_IsString(it))
 			return cfg_fail(c, "%s must be a string", k);
 		return cfg_listen(c, k, it->valuestring,
-		    admin ? cfg->admin_host : cfg->listen_host,
-		    sizeof(cfg->listen_host),
-		    admin ? &cfg->admin_port : &cfg->listen_port);
+		                  admin ? cfg->admin_host : cfg->listen_host,
+		                  sizeof(cfg->listen_host),
+		                  admin ? &cfg->admin_port : &cfg->listen_port);
 	}
 	if (strcmp(k, "admin_token") == 0)
 		return j_str(c, it, k, &cfg->admin_token);
@@ -588,8 +632,8 @@ cfg_top_key(struct cfg_ctx *c, const cJSON *it)
 		return j_int(c, it, k, CONFIG_MAX_WORKERS, &cfg->workers);
 	if (strcmp(k, "upstream") == 0)
 		return cJSON_IsString(it) ? cfg_upstream(c, it->valuestring)
-					  : cfg_fail(c, "upstream must be a "
-						  "string");
+		                          : cfg_fail(c, "upstream must be a "
+		                                        "string");
 	if (strcmp(k, "upstream_ca_file") == 0)
 		return j_str(c, it, k, &cfg->upstream_ca_file);
 	if (strcmp(k, "data_dir") == 0)
@@ -605,18 +649,17 @@ cfg_top_key(struct cfg_ctx *c, const cJSON *it)
 		cfg->intercept_hosts = NULL;
 		cfg->n_intercept = 0;
 		return j_str_list(c, it, k, &cfg->intercept_hosts,
-		    &cfg->n_intercept);
+		                  &cfg->n_intercept);
 	}
 	if (strcmp(k, "tunnel_hosts") == 0) {
 		free_list(cfg->tunnel_hosts, cfg->n_tunnel);
 		cfg->tunnel_hosts = NULL;
 		cfg->n_tunnel = 0;
-		return j_str_list(c, it, k, &cfg->tunnel_hosts,
-		    &cfg->n_tunnel);
+		return j_str_list(c, it, k, &cfg->tunnel_hosts, &cfg->n_tunnel);
 	}
 	if (strcmp(k, "workspace_header") == 0)
 		return cfg_fixed_str(c, it, k, cfg->workspace_header,
-		    sizeof(cfg->workspace_header));
+		                     sizeof(cfg->workspace_header));
 	if (strcmp(k, "require_known_workspace") == 0)
 		return j_bool(c, it, k, &cfg->require_known_workspace);
 	if (strcmp(k, "require_proxy_auth") == 0)
@@ -629,12 +672,13 @@ cfg_top_key(struct cfg_ctx *c, const cJSON *it)
 		if (j_uint(c, it, k, 1ULL << 31, &cfg->max_request_body) == -1)
 			return -1;
 		return cfg->max_request_body > 0
-		    ? 0
-		    : cfg_fail(c, "max_request_body must be at least 1");
+		           ? 0
+		           : cfg_fail(c, "max_request_body must be at least 1");
 	}
 	if (strcmp(k, "store_queue") == 0) {
 		if (j_uint(c, it, k, 1 << 22, &u) == -1 || u == 0)
-			return cfg_fail(c, "store_queue must be 1 to %d", 1 << 22);
+			return cfg_fail(c, "store_queue must be 1 to %d",
+			                1 << 22);
 		cfg->store_queue = (size_t)u;
 		return 0;
 	}
@@ -648,8 +692,10 @@ cfg_top_key(struct cfg_ctx *c, const cJSON *it)
 		return cfg_reconcile(c, it);
 	if (strcmp(k, "alerts") == 0)
 		return cfg_alerts(c, it);
-	return cfg_fail(c, "unknown key \"%s\" (see the configuration "
-	    "reference in README.md)", k);
+	return cfg_fail(c,
+	                "unknown key \"%s\" (see the configuration "
+	                "reference in README.md)",
+	                k);
 }
 
 /* --- environment, defaults, assembly ------------------------------------ */
@@ -666,8 +712,10 @@ cfg_env_uint(struct cfg_ctx *c, const char *var, uint64_t max, uint64_t *dst)
 	errno = 0;
 	u = strtoull(v, &end, 10);
 	if (errno != 0 || *end != '\0' || v[0] == '-' || u > max)
-		return cfg_fail(c, "environment %s=\"%s\" must be a whole "
-		    "number from 0 to %llu", var, v, (unsigned long long)max);
+		return cfg_fail(c,
+		                "environment %s=\"%s\" must be a whole "
+		                "number from 0 to %llu",
+		                var, v, (unsigned long long)max);
 	*dst = u;
 	return 0;
 }
@@ -682,24 +730,26 @@ cfg_env_limits(struct cfg_ctx *c)
 	uint64_t warn = l->warn_pct, crit = l->critical_pct;
 
 	if (cfg_env_uint(c, "OPENAI_RATE_LIMIT_PER_MINUTE", UINT32_MAX,
-		&l->rpm) == -1 ||
-	    cfg_env_uint(c, "OPENAI_RATE_LIMIT_PER_DAY", UINT32_MAX,
-		&l->rpd) == -1 ||
+	                 &l->rpm) == -1 ||
+	    cfg_env_uint(c, "OPENAI_RATE_LIMIT_PER_DAY", UINT32_MAX, &l->rpd) ==
+	        -1 ||
 	    cfg_env_uint(c, "OPENAI_TOKEN_LIMIT_PER_MINUTE", 1ULL << 40,
-		&l->tpm) == -1 ||
-	    cfg_env_uint(c, "OPENAI_DAILY_TOKEN_LIMIT", 1ULL << 40,
-		&l->tpd) == -1 ||
-	    cfg_env_uint(c, "OPENAI_WARNING_THRESHOLD_PERCENT", 100,
-		&warn) == -1 ||
-	    cfg_env_uint(c, "OPENAI_CRITICAL_THRESHOLD_PERCENT", 100,
-		&crit) == -1)
+	                 &l->tpm) == -1 ||
+	    cfg_env_uint(c, "OPENAI_DAILY_TOKEN_LIMIT", 1ULL << 40, &l->tpd) ==
+	        -1 ||
+	    cfg_env_uint(c, "OPENAI_WARNING_THRESHOLD_PERCENT", 100, &warn) ==
+	        -1 ||
+	    cfg_env_uint(c, "OPENAI_CRITICAL_THRESHOLD_PERCENT", 100, &crit) ==
+	        -1)
 		return -1;
 	l->warn_pct = (unsigned)warn;
 	l->critical_pct = (unsigned)crit;
 	if (budget != NULL && budget[0] != '\0' &&
 	    meter_price_parse_decimal(budget, &l->monthly_nanousd) == -1)
-		return cfg_fail(c, "environment OPENAI_MONTHLY_BUDGET_USD="
-		    "\"%s\" must be a USD amount like 100 or 12.50", budget);
+		return cfg_fail(c,
+		                "environment OPENAI_MONTHLY_BUDGET_USD="
+		                "\"%s\" must be a USD amount like 100 or 12.50",
+		                budget);
 	return 0;
 }
 
@@ -717,7 +767,7 @@ cfg_defaults(struct cfg_ctx *c)
 	cfg->admin_port = 9090;
 	cfg->workers = cores > 0 ? (int)cores : 1;
 	snprintf(cfg->workspace_header, sizeof(cfg->workspace_header),
-	    "X-Tollgate-Workspace");
+	         "X-Tollgate-Workspace");
 	cfg->default_output_tokens = 1024;
 	cfg->inject_stream_usage = 1;
 	cfg->max_request_body = 33554432;
@@ -740,8 +790,8 @@ cfg_defaults(struct cfg_ctx *c)
 		return cfg_fail(c, "out of memory");
 	cfg->n_intercept = cfg->n_tunnel = 1;
 	if (cfg_strdup(c, &cfg->data_dir, "data") == -1 ||
-	    cfg_strdup(c, &cfg->reconcile_admin_key_env,
-		"OPENAI_ADMIN_KEY") == -1 ||
+	    cfg_strdup(c, &cfg->reconcile_admin_key_env, "OPENAI_ADMIN_KEY") ==
+	        -1 ||
 	    cfg_upstream(c, "https://api.openai.com") == -1)
 		return -1;
 	if ((cfg->ws = calloc(1, sizeof(*cfg->ws))) == NULL)
@@ -761,7 +811,7 @@ read_file(const char *path, size_t *len, char *err, size_t errlen)
 
 	if (f == NULL) {
 		snprintf(err, errlen, "cannot open %s: %s", path,
-		    strerror(errno));
+		         strerror(errno));
 		return NULL;
 	}
 	if ((buf = malloc(CONFIG_FILE_MAX + 1)) == NULL) {
@@ -772,7 +822,7 @@ read_file(const char *path, size_t *len, char *err, size_t errlen)
 	n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
 	if (ferror(f) || n > CONFIG_FILE_MAX) {
 		snprintf(err, errlen, "%s: %s", path,
-		    ferror(f) ? strerror(errno) : "larger than 16 MiB");
+		         ferror(f) ? strerror(errno) : "larger than 16 MiB");
 		free(buf);
 		fclose(f);
 		return NULL;
@@ -806,8 +856,9 @@ cfg_file(struct cfg_ctx *c, const char *path)
 	}
 	if (!cJSON_IsObject(root))
 		rc = cfg_fail(c, "%s: the top level must be a JSON object",
-		    path);
-	cJSON_ArrayForEach(it, root) {
+		              path);
+	cJSON_ArrayForEach(it, root)
+	{
 		if (rc == 0 && cfg_top_key(c, it) == -1) {
 			char msg[512];
 
@@ -830,11 +881,11 @@ cfg_overrides(struct cfg_ctx *c, const struct config_overrides *ov)
 		return 0;
 	if (ov->listen != NULL &&
 	    cfg_listen(c, "--listen", ov->listen, cfg->listen_host,
-		sizeof(cfg->listen_host), &cfg->listen_port) == -1)
+	               sizeof(cfg->listen_host), &cfg->listen_port) == -1)
 		return -1;
 	if (ov->admin_listen != NULL &&
 	    cfg_listen(c, "--admin-listen", ov->admin_listen, cfg->admin_host,
-		sizeof(cfg->admin_host), &cfg->admin_port) == -1)
+	               sizeof(cfg->admin_host), &cfg->admin_port) == -1)
 		return -1;
 	if (ov->db != NULL && cfg_strdup(c, &cfg->db, ov->db) == -1)
 		return -1;
@@ -859,20 +910,23 @@ cfg_paths(struct cfg_ctx *c)
 		if (cfg_strdup(c, &cfg->db, buf) == -1)
 			return -1;
 	}
-	if (cfg->ca_dir == NULL && cfg_strdup(c, &cfg->ca_dir,
-	    cfg->data_dir) == -1)
+	if (cfg->ca_dir == NULL &&
+	    cfg_strdup(c, &cfg->ca_dir, cfg->data_dir) == -1)
 		return -1;
 	if (cfg->admin_token == NULL &&
 	    !config_host_is_loopback(cfg->admin_host))
-		return cfg_fail(c, "admin_listen %s is not a loopback address "
+		return cfg_fail(
+		    c,
+		    "admin_listen %s is not a loopback address "
 		    "and admin_token is not set: set admin_token, or listen "
-		    "on 127.0.0.1", cfg->admin_host);
+		    "on 127.0.0.1",
+		    cfg->admin_host);
 	return 0;
 }
 
 struct config *
 config_load(const char *path, const struct config_overrides *ov, char *err,
-    size_t errlen)
+            size_t errlen)
 {
 	struct cfg_ctx c;
 	struct config *cfg = calloc(1, sizeof(*cfg));
@@ -887,7 +941,7 @@ config_load(const char *path, const struct config_overrides *ov, char *err,
 	}
 	if (cfg_defaults(&c) == -1 ||
 	    cfg_strdup(&c, &cfg->source, path ? path : "embedded defaults") ==
-		-1 ||
+	        -1 ||
 	    (path != NULL && cfg_file(&c, path) == -1) ||
 	    cfg_env_limits(&c) == -1 || cfg_overrides(&c, ov) == -1 ||
 	    cfg_paths(&c) == -1) {

@@ -13,53 +13,53 @@
 #include <stdint.h>
 
 #define CONFIG_MAX_WORKSPACES 4096
-#define CONFIG_MAX_KEYS 1024       /* key hashes per workspace */
-#define CONFIG_MAX_HOSTS 256       /* intercept_hosts / tunnel_hosts */
+#define CONFIG_MAX_KEYS 1024 /* key hashes per workspace */
+#define CONFIG_MAX_HOSTS 256 /* intercept_hosts / tunnel_hosts */
 #define CONFIG_MAX_WORKERS 256
-#define CONFIG_NAME_MAX 64         /* workspace name bytes */
+#define CONFIG_NAME_MAX 64 /* workspace name bytes */
 
 struct config_limits {
-	uint64_t rpm, rpd, tpm, tpd;      /* 0 = no limit */
-	uint64_t daily_nanousd;           /* 0 = no limit */
+	uint64_t rpm, rpd, tpm, tpd; /* 0 = no limit */
+	uint64_t daily_nanousd;      /* 0 = no limit */
 	uint64_t monthly_nanousd;
 	unsigned warn_pct, critical_pct;
 };
 
 struct config_workspace {
 	char name[CONFIG_NAME_MAX];
-	char (*keys)[72];                 /* "sha256:<64 hex>" */
+	char (*keys)[72]; /* "sha256:<64 hex>" */
 	size_t nkeys;
 	char *upstream_key_env;
-	char *upstream_key;               /* resolved from the env at load */
+	char *upstream_key; /* resolved from the env at load */
 	char *openai_project;
 	struct config_limits limits;
 };
 
 struct config_timeouts {
-	int client_header_ms;    /* request head must arrive within */
-	int client_idle_ms;      /* keep-alive wait for the next request */
-	int client_body_ms;      /* gap between request body reads */
-	int upstream_connect_ms; /* TCP + TLS handshake */
-	int upstream_response_ms;/* silence from the upstream */
-	int drain_ms;            /* SIGTERM: in-flight requests may finish */
+	int client_header_ms;     /* request head must arrive within */
+	int client_idle_ms;       /* keep-alive wait for the next request */
+	int client_body_ms;       /* gap between request body reads */
+	int upstream_connect_ms;  /* TCP + TLS handshake */
+	int upstream_response_ms; /* silence from the upstream */
+	int drain_ms;             /* SIGTERM: in-flight requests may finish */
 };
 
 struct config {
-	char *source;            /* file path, or "embedded defaults" */
+	char *source; /* file path, or "embedded defaults" */
 	char listen_host[256];
 	int listen_port;
 	char admin_host[256];
 	int admin_port;
 	char *admin_token;
-	int workers;             /* resolved: never 0 */
-	char *upstream;          /* https://host[:port][/prefix] */
+	int workers;    /* resolved: never 0 */
+	char *upstream; /* https://host[:port][/prefix] */
 	char upstream_host[256];
 	int upstream_port;
 	char upstream_prefix[256]; /* path prefix without trailing '/' */
 	char *upstream_ca_file;
 	char *data_dir;
-	char *db;                /* resolved path */
-	char *ca_dir;            /* resolved path */
+	char *db;     /* resolved path */
+	char *ca_dir; /* resolved path */
 	char *pricing_file;
 	char **intercept_hosts;
 	size_t n_intercept;
@@ -71,11 +71,11 @@ struct config {
 	uint64_t default_output_tokens;
 	int inject_stream_usage;
 	uint64_t max_request_body;
-	int unpriced_deny;       /* unpriced_model: "deny" */
-	size_t store_queue;      /* store queue slots */
+	int unpriced_deny;  /* unpriced_model: "deny" */
+	size_t store_queue; /* store queue slots */
 	struct config_timeouts timeouts;
 	struct config_workspace *ws;
-	size_t nws;              /* ws[0] is always "default" */
+	size_t nws; /* ws[0] is always "default" */
 	/* reconcile / alerts: validated here, used by later modules */
 	char *reconcile_admin_key_env;
 	char *reconcile_base_url;
@@ -98,17 +98,16 @@ struct config_overrides {
  * Loads path (NULL: embedded defaults only), applies the environment and
  * overrides.  NULL with a message naming the problem and its fix in err.
  */
-struct config *config_load(const char *path,
-    const struct config_overrides *ov, char *err, size_t errlen);
+struct config *config_load(const char *path, const struct config_overrides *ov,
+                           char *err, size_t errlen);
 void config_free(struct config *cfg);
 
 /* The workspace called name, or NULL. */
 const struct config_workspace *config_workspace(const struct config *cfg,
-    const char *name, size_t len);
+                                                const char *name, size_t len);
 
 /* Splits "host:port" / "[v6]:port"; -1 when malformed. */
-int config_split_hostport(const char *s, char *host, size_t hostlen,
-    int *port);
+int config_split_hostport(const char *s, char *host, size_t hostlen, int *port);
 
 /* Is host a loopback address or "localhost"? */
 int config_host_is_loopback(const char *host);

@@ -37,11 +37,17 @@
 #include "proxy/workspace.h"
 
 enum conn_state {
-	CS_IDLE, CS_HEAD, CS_BODY, CS_CONNECT, CS_WAIT, CS_STREAM, CS_CLOSING
+	CS_IDLE,
+	CS_HEAD,
+	CS_BODY,
+	CS_CONNECT,
+	CS_WAIT,
+	CS_STREAM,
+	CS_CLOSING
 };
 
-static const char *const state_names[] = {
-	"idle", "head", "body", "connect", "wait", "stream", "closing"};
+static const char *const state_names[] = {"idle", "head",   "body",   "connect",
+                                          "wait", "stream", "closing"};
 
 /* A refusal decided inside a parser callback, sent after it returns. */
 struct conn_refusal {
@@ -66,13 +72,13 @@ struct proxy_conn {
 	struct proxy_http *req_parser;
 	struct bufferevent *upstream;
 	struct proxy_http *resp_parser;
-	int upstream_reused;     /* this request went on a pooled conn */
-	int upstream_paused;     /* backpressure: upstream reading off */
-	int lingering;           /* last response sent, write side shut */
+	int upstream_reused; /* this request went on a pooled conn */
+	int upstream_paused; /* backpressure: upstream reading off */
+	int lingering;       /* last response sent, write side shut */
 
 	/* per request */
-	struct evbuffer *body;   /* request body as received */
-	struct evbuffer *upreq;  /* what is sent upstream */
+	struct evbuffer *body;  /* request body as received */
+	struct evbuffer *upreq; /* what is sent upstream */
 	struct meter_request mreq;
 	struct meter_response *mr;
 	struct workspace_result wsr;
@@ -80,14 +86,14 @@ struct proxy_conn {
 	char method[24];
 	char target[512];
 	int64_t start_ms;
-	int reserved;            /* holds a store slot */
-	int keepalive;           /* the client allows another request */
-	int head_req;            /* method HEAD: no response body */
-	int strip;               /* usage injected: strip it again */
+	int reserved;  /* holds a store slot */
+	int keepalive; /* the client allows another request */
+	int head_req;  /* method HEAD: no response body */
+	int strip;     /* usage injected: strip it again */
 	int retried;
-	int sent;                /* request written upstream */
-	int answered;            /* response head received */
-	int informational;       /* the response being read is a 1xx */
+	int sent;          /* request written upstream */
+	int answered;      /* response head received */
+	int informational; /* the response being read is a 1xx */
 	int resp_complete;
 	int resp_status;
 	int out_chunked;         /* we chunk the body for the client */
@@ -113,7 +119,7 @@ static void
 conn_set_state(struct proxy_conn *c, enum conn_state s)
 {
 	log_debug("conn %" PRIu64 ": %s -> %s", c->id, state_names[c->state],
-	    state_names[s]);
+	          state_names[s]);
 	c->state = s;
 }
 
@@ -178,8 +184,7 @@ conn_request_reset(struct proxy_conn *c)
 /* --- accounting ----------------------------------------------------------- */
 
 static void
-conn_account(struct proxy_conn *c, int status, const char *error,
-    int complete)
+conn_account(struct proxy_conn *c, int status, const char *error, int complete)
 {
 	struct account_req r;
 
@@ -230,7 +235,8 @@ conn_next(struct proxy_conn *c, int must_close)
 	 * from here, so a long pipeline never recurses. */
 	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0)
 		bufferevent_trigger(c->client, EV_READ,
-		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+		                    BEV_TRIG_IGNORE_WATERMARKS |
+		                        BEV_TRIG_DEFER_CALLBACKS);
 }
 
 /*
@@ -238,18 +244,17 @@ conn_next(struct proxy_conn *c, int must_close)
  * and moves on.  The connection closes when the request was not fully
  * read or close is asked for.
  */
-static void
-conn_reply(struct proxy_conn *c, const struct proxy_reply *rp,
-    const char *error, const char *fmt, ...)
+static void conn_reply(struct proxy_conn *c, const struct proxy_reply *rp,
+                       const char *error, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static void
 conn_reply(struct proxy_conn *c, const struct proxy_reply *rp,
-    const char *error, const char *fmt, ...)
+           const char *error, const char *fmt, ...)
 {
 	struct proxy_reply r = *rp;
 	int complete = !proxy_http_in_message(c->req_parser) &&
-	    c->state != CS_HEAD && c->state != CS_BODY;
+	               c->state != CS_HEAD && c->state != CS_BODY;
 	char msg[1024];
 	va_list ap;
 
@@ -269,7 +274,7 @@ conn_reply(struct proxy_conn *c, const struct proxy_reply *rp,
 
 static void
 conn_reply_simple(struct proxy_conn *c, int status, const char *type,
-    const char *code, const char *msg)
+                  const char *code, const char *msg)
 {
 	struct proxy_reply r = {status, type, code, NULL, NULL, 0, 0};
 
@@ -315,8 +320,9 @@ req_on_head(void *arg, struct proxy_http_head *h)
 {
 	struct proxy_conn *c = arg;
 	struct conn_refusal *rf = &c->refusal;
-	size_t n = h->target_len < sizeof(c->target) - 1 ? h->target_len
-							 : sizeof(c->target) - 1;
+	size_t n = h->target_len < sizeof(c->target) - 1
+	               ? h->target_len
+	               : sizeof(c->target) - 1;
 
 	c->start_ms = proxy_now_ms();
 	snprintf(c->method, sizeof(c->method), "%s", h->method);
@@ -326,15 +332,19 @@ req_on_head(void *arg, struct proxy_http_head *h)
 	c->head_req = strcmp(h->method, "HEAD") == 0;
 	if (h->upgrade) {
 		rf->status = 501;
-		snprintf(rf->msg, sizeof(rf->msg), "tollgate does not proxy "
-		    "protocol upgrades (WebSocket) yet");
+		snprintf(rf->msg, sizeof(rf->msg),
+		         "tollgate does not proxy "
+		         "protocol upgrades (WebSocket) yet");
 		return -1;
 	}
 	if (h->has_length && h->content_length > c->cfg->max_request_body) {
 		rf->status = 413;
-		snprintf(rf->msg, sizeof(rf->msg), "request body of %" PRIu64
+		snprintf(
+		    rf->msg, sizeof(rf->msg),
+		    "request body of %" PRIu64
 		    " bytes is over tollgate's max_request_body of %" PRIu64
-		    " bytes", h->content_length, c->cfg->max_request_body);
+		    " bytes",
+		    h->content_length, c->cfg->max_request_body);
 		return -1;
 	}
 	if ((h->has_length && h->content_length > 0) || h->chunked) {
@@ -343,7 +353,7 @@ req_on_head(void *arg, struct proxy_http_head *h)
 		if (h->minor >= 1 &&
 		    proxy_http_has_token(h, "expect", "100-continue"))
 			evbuffer_add_printf(client_out(c),
-			    "HTTP/1.1 100 Continue\r\n\r\n");
+			                    "HTTP/1.1 100 Continue\r\n\r\n");
 	}
 	conn_set_state(c, CS_BODY);
 	conn_arm(c, c->cfg->timeouts.client_body_ms);
@@ -357,9 +367,11 @@ req_on_body(void *arg, const char *p, size_t n)
 
 	if (evbuffer_get_length(c->body) + n > c->cfg->max_request_body) {
 		c->refusal.status = 413;
-		snprintf(c->refusal.msg, sizeof(c->refusal.msg), "request body "
-		    "is over tollgate's max_request_body of %" PRIu64 " bytes",
-		    c->cfg->max_request_body);
+		snprintf(c->refusal.msg, sizeof(c->refusal.msg),
+		         "request body "
+		         "is over tollgate's max_request_body of %" PRIu64
+		         " bytes",
+		         c->cfg->max_request_body);
 		return -1;
 	}
 	evbuffer_add(c->body, p, n);
@@ -374,7 +386,7 @@ req_on_complete(void *arg)
 }
 
 static const struct proxy_http_callbacks req_callbacks = {
-	req_on_head, req_on_body, req_on_complete};
+    req_on_head, req_on_body, req_on_complete};
 
 /* Checks and forwards a fully read request. */
 static void
@@ -389,51 +401,64 @@ conn_request_ready(struct proxy_conn *c)
 	conn_disarm(c);
 	conn_set_state(c, CS_CONNECT);
 	wr = proxy_workspace_resolve(c->cfg, h, &c->wsr);
-	c->mreq.endpoint = meter_endpoint_classify(c->method, c->target,
-	    strlen(c->target));
+	c->mreq.endpoint =
+	    meter_endpoint_classify(c->method, c->target, strlen(c->target));
 	if (wr == WORKSPACE_BAD_NAME) {
 		snprintf(c->wsr.name, sizeof(c->wsr.name), "default");
 		conn_reply_simple(c, 400, "invalid_request_error",
-		    "invalid_workspace", "the workspace header must be 1-63 "
-		    "characters of A-Z a-z 0-9 - _ .");
+		                  "invalid_workspace",
+		                  "the workspace header must be 1-63 "
+		                  "characters of A-Z a-z 0-9 - _ .");
 		return;
 	}
 	if (wr == WORKSPACE_UNKNOWN) {
 		conn_reply_simple(c, 403, "invalid_request_error",
-		    "unknown_workspace", "this workspace is not configured "
-		    "and require_known_workspace is on");
+		                  "unknown_workspace",
+		                  "this workspace is not configured "
+		                  "and require_known_workspace is on");
 		return;
 	}
 	if (blen > 0 && meter_endpoint_metered(c->mreq.endpoint) &&
 	    meter_request_inspect(c->mreq.endpoint,
-		(const char *)evbuffer_pullup(c->body, -1), blen, &c->mreq,
-		&errstr, &erroff) == -1) {
-		struct proxy_reply r = {400, "invalid_request_error",
-		    "invalid_json", NULL, NULL, 0, 0};
+	                          (const char *)evbuffer_pullup(c->body, -1),
+	                          blen, &c->mreq, &errstr, &erroff) == -1) {
+		struct proxy_reply r = {
+		    400, "invalid_request_error", "invalid_json", NULL, NULL, 0,
+		    0};
 
-		conn_reply(c, &r, NULL, "tollgate could not parse the JSON "
-		    "body of your request: %s at byte %" PRIu64, errstr,
-		    erroff);
+		conn_reply(c, &r, NULL,
+		           "tollgate could not parse the JSON "
+		           "body of your request: %s at byte %" PRIu64,
+		           errstr, erroff);
 		return;
 	}
-	if (c->cfg->unpriced_deny && meter_endpoint_metered(c->mreq.endpoint)
-	    && c->mreq.model[0] != '\0' &&
+	if (c->cfg->unpriced_deny && meter_endpoint_metered(c->mreq.endpoint) &&
+	    c->mreq.model[0] != '\0' &&
 	    !proxy_account_priced(c->px, c->mreq.model)) {
-		struct proxy_reply r = {400, "invalid_request_error",
-		    "model_not_priced", "model", NULL, 0, 0};
+		struct proxy_reply r = {400,
+		                        "invalid_request_error",
+		                        "model_not_priced",
+		                        "model",
+		                        NULL,
+		                        0,
+		                        0};
 
-		conn_reply(c, &r, NULL, "model \"%s\" has no price in "
-		    "tollgate's table and unpriced_model is \"deny\"",
-		    c->mreq.model);
+		conn_reply(c, &r, NULL,
+		           "model \"%s\" has no price in "
+		           "tollgate's table and unpriced_model is \"deny\"",
+		           c->mreq.model);
 		return;
 	}
 	if (store_reserve(c->px->store) == -1) {
-		struct proxy_reply r = {503, "server_error", "store_backlog",
-		    NULL, "Retry-After: 1\r\n", 0, 0};
+		struct proxy_reply r = {
+		    503,  "server_error",       "store_backlog",
+		    NULL, "Retry-After: 1\r\n", 0,
+		    0};
 
 		METRIC_ADD(&c->px->metrics, store_refusals, 1);
-		conn_reply(c, &r, "store queue full", "tollgate's usage store "
-		    "is behind; retry in a second");
+		conn_reply(c, &r, "store queue full",
+		           "tollgate's usage store "
+		           "is behind; retry in a second");
 		return;
 	}
 	c->reserved = 1;
@@ -445,8 +470,8 @@ static void
 conn_send_refusal(struct proxy_conn *c)
 {
 	struct conn_refusal *rf = &c->refusal;
-	struct proxy_reply r = {rf->status, "invalid_request_error", NULL,
-	    NULL, NULL, 1, 0};
+	struct proxy_reply r = {
+	    rf->status, "invalid_request_error", NULL, NULL, NULL, 1, 0};
 
 	if (rf->status == 413)
 		r.code = "request_too_large";
@@ -461,7 +486,7 @@ conn_parse_requests(struct proxy_conn *c)
 	struct evbuffer *in = bufferevent_get_input(c->client);
 
 	while (c->state == CS_IDLE || c->state == CS_HEAD ||
-	    c->state == CS_BODY) {
+	       c->state == CS_BODY) {
 		struct evbuffer_iovec v;
 		enum proxy_http_rc rc;
 		size_t used = 0;
@@ -473,7 +498,7 @@ conn_parse_requests(struct proxy_conn *c)
 			conn_arm(c, c->cfg->timeouts.client_header_ms);
 		}
 		rc = proxy_http_feed(c->req_parser, v.iov_base, v.iov_len,
-		    &used);
+		                     &used);
 		evbuffer_drain(in, used);
 		c->bytes_in += used;
 		METRIC_ADD(&c->px->metrics, bytes_from_clients, used);
@@ -484,23 +509,34 @@ conn_parse_requests(struct proxy_conn *c)
 			conn_request_ready(c);
 			return;
 		case PROXY_HTTP_TOO_LARGE: {
-			struct proxy_reply r = {431, "invalid_request_error",
-			    "headers_too_large", NULL, NULL, 1, 0};
+			struct proxy_reply r = {431,
+			                        "invalid_request_error",
+			                        "headers_too_large",
+			                        NULL,
+			                        NULL,
+			                        1,
+			                        0};
 
-			conn_reply(c, &r, NULL, "request head is over %d bytes "
-			    "or %d fields", PROXY_HTTP_MAX_HEAD,
-			    PROXY_HTTP_MAX_HEADERS);
+			conn_reply(c, &r, NULL,
+			           "request head is over %d bytes "
+			           "or %d fields",
+			           PROXY_HTTP_MAX_HEAD, PROXY_HTTP_MAX_HEADERS);
 			return;
 		}
 		case PROXY_HTTP_STOPPED:
 			conn_send_refusal(c);
 			return;
 		case PROXY_HTTP_ERROR: {
-			struct proxy_reply r = {400, "invalid_request_error",
-			    "malformed_request", NULL, NULL, 1, 0};
+			struct proxy_reply r = {400,
+			                        "invalid_request_error",
+			                        "malformed_request",
+			                        NULL,
+			                        NULL,
+			                        1,
+			                        0};
 
 			conn_reply(c, &r, NULL, "malformed HTTP request: %s",
-			    proxy_http_error(c->req_parser));
+			           proxy_http_error(c->req_parser));
 			return;
 		}
 		}
@@ -547,8 +583,7 @@ conn_client_write(struct bufferevent *bev, void *arg)
 {
 	struct proxy_conn *c = arg;
 
-	if (c->state == CS_CLOSING &&
-	    evbuffer_get_length(client_out(c)) == 0) {
+	if (c->state == CS_CLOSING && evbuffer_get_length(client_out(c)) == 0) {
 		conn_linger(c);
 		return;
 	}
@@ -565,8 +600,8 @@ conn_client_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct proxy_conn *c = arg;
 	const char *why = (what & BEV_EVENT_TIMEOUT) ? "client write timeout"
-	    : (what & BEV_EVENT_EOF)		       ? "client closed"
-						       : "client error";
+	                  : (what & BEV_EVENT_EOF)   ? "client closed"
+	                                             : "client error";
 
 	if (c->state == CS_CLOSING && c->lingering) {
 		conn_close(c, "done");
@@ -588,8 +623,9 @@ conn_build_request(struct proxy_conn *c)
 {
 	const struct proxy_http_head *h = proxy_http_head(c->req_parser);
 	const struct config *cfg = c->cfg;
-	const char *skip[] = {"host", "expect", "accept-encoding",
-	    cfg->workspace_header, NULL, NULL};
+	const char *skip[] = {
+	    "host", "expect", "accept-encoding", cfg->workspace_header,
+	    NULL,   NULL};
 	const struct config_workspace *ws = c->wsr.ws;
 	struct evbuffer *out = c->upreq;
 	size_t blen = evbuffer_get_length(c->body);
@@ -599,8 +635,9 @@ conn_build_request(struct proxy_conn *c)
 	if (ws != NULL && ws->upstream_key != NULL)
 		skip[4] = "authorization";
 	evbuffer_add_printf(out, "%s %s%s HTTP/1.1\r\nHost: %s%s", c->method,
-	    cfg->upstream_prefix, c->target,
-	    strchr(cfg->upstream_host, ':') ? "[" : "", cfg->upstream_host);
+	                    cfg->upstream_prefix, c->target,
+	                    strchr(cfg->upstream_host, ':') ? "[" : "",
+	                    cfg->upstream_host);
 	if (strchr(cfg->upstream_host, ':'))
 		evbuffer_add(out, "]", 1);
 	if (cfg->upstream_port != 443)
@@ -609,14 +646,14 @@ conn_build_request(struct proxy_conn *c)
 	proxy_headers_copy(out, h, skip);
 	if (skip[4] != NULL)
 		evbuffer_add_printf(out, "Authorization: Bearer %s\r\n",
-		    ws->upstream_key);
+		                    ws->upstream_key);
 	evbuffer_add_printf(out, "Accept-Encoding: %s\r\n",
-	    proxy_headers_upstream_encoding(h, c->mreq.stream));
+	                    proxy_headers_upstream_encoding(h, c->mreq.stream));
 	if (cfg->inject_stream_usage &&
 	    meter_request_needs_usage_injection(&c->mreq) &&
-	    meter_request_inject_usage(&c->mreq,
-		(const char *)evbuffer_pullup(c->body, -1), blen, &injected,
-		&ilen) == 0)
+	    meter_request_inject_usage(
+	        &c->mreq, (const char *)evbuffer_pullup(c->body, -1), blen,
+	        &injected, &ilen) == 0)
 		c->strip = 1;
 	if (injected != NULL) {
 		evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n", ilen);
@@ -647,15 +684,14 @@ conn_upstream_send(struct proxy_conn *c)
 	bufferevent_enable(c->upstream, EV_READ | EV_WRITE);
 }
 
-static void conn_upstream_event(struct bufferevent *bev, short what,
-    void *arg);
+static void conn_upstream_event(struct bufferevent *bev, short what, void *arg);
 
 static void
 conn_upstream_attach(struct proxy_conn *c, struct bufferevent *bev)
 {
 	c->upstream = bev;
 	bufferevent_setcb(bev, conn_upstream_read, NULL, conn_upstream_event,
-	    c);
+	                  c);
 	bufferevent_setwatermark(bev, EV_READ, 0, 0);
 }
 
@@ -676,7 +712,8 @@ conn_upstream_start(struct proxy_conn *c)
 	c->upstream_reused = 0;
 	if ((bev = proxy_upstream_open(c->w->up)) == NULL) {
 		METRIC_ADD(&c->px->metrics, upstream_errors, 1);
-		conn_reply_simple(c, 502, "server_error", "upstream_unreachable",
+		conn_reply_simple(
+		    c, 502, "server_error", "upstream_unreachable",
 		    "tollgate could not start a connection to the upstream");
 		return;
 	}
@@ -698,7 +735,8 @@ conn_retry_stale(struct proxy_conn *c)
 	c->sent = 0;
 	conn_upstream_drop(c);
 	log_debug("conn %" PRIu64 ": pooled upstream connection was stale; "
-	    "retrying on a new one", c->id);
+	          "retrying on a new one",
+	          c->id);
 	conn_upstream_start(c);
 	return 1;
 }
@@ -712,7 +750,7 @@ conn_upstream_failed(struct proxy_conn *c, short what)
 	proxy_upstream_error(c->upstream, why, sizeof(why));
 	if (timeout)
 		snprintf(why, sizeof(why), "upstream silent for %d ms",
-		    c->cfg->timeouts.upstream_response_ms);
+		         c->cfg->timeouts.upstream_response_ms);
 	if ((what & BEV_EVENT_EOF) && c->answered &&
 	    proxy_http_eof(c->resp_parser) == PROXY_HTTP_OK &&
 	    c->resp_complete) {
@@ -723,27 +761,40 @@ conn_upstream_failed(struct proxy_conn *c, short what)
 		return;
 	METRIC_ADD(&c->px->metrics, upstream_errors, 1);
 	if (c->answered) {
-		conn_response_abort(c, timeout ? why : "upstream reset the "
-		    "connection mid-response");
+		conn_response_abort(c, timeout ? why
+		                               : "upstream reset the "
+		                                 "connection mid-response");
 		return;
 	}
 	if (c->state == CS_CONNECT) {
-		struct proxy_reply r = {timeout ? 504 : 502, "server_error",
-		    "upstream_unreachable", NULL, NULL, 0, 0};
+		struct proxy_reply r = {timeout ? 504 : 502,
+		                        "server_error",
+		                        "upstream_unreachable",
+		                        NULL,
+		                        NULL,
+		                        0,
+		                        0};
 
 		c->sent = 0;
-		conn_reply(c, &r, NULL, "tollgate cannot reach the upstream "
-		    "%s:%d: %s", c->cfg->upstream_host, c->cfg->upstream_port,
-		    why);
+		conn_reply(c, &r, NULL,
+		           "tollgate cannot reach the upstream "
+		           "%s:%d: %s",
+		           c->cfg->upstream_host, c->cfg->upstream_port, why);
 		return;
 	}
 	{
-		struct proxy_reply r = {timeout ? 504 : 502, "server_error",
-		    timeout ? "upstream_timeout" : "upstream_closed", NULL,
-		    NULL, 0, 0};
+		struct proxy_reply r = {timeout ? 504 : 502,
+		                        "server_error",
+		                        timeout ? "upstream_timeout"
+		                                : "upstream_closed",
+		                        NULL,
+		                        NULL,
+		                        0,
+		                        0};
 
 		conn_reply(c, &r, NULL, "the upstream %s before answering",
-		    timeout ? "did not answer in time" : "closed the connection");
+		           timeout ? "did not answer in time"
+		                   : "closed the connection");
 	}
 }
 
@@ -761,7 +812,8 @@ conn_upstream_event(struct bufferevent *bev, short what, void *arg)
 	conn_upstream_failed(c, what);
 }
 
-/* --- the response ----------------------------------------------------------- */
+/* --- the response -----------------------------------------------------------
+ */
 
 static void
 conn_emit(void *arg, const char *buf, size_t len)
@@ -784,7 +836,7 @@ static int
 status_has_body(int status)
 {
 	return !(status == 204 || status == 304 ||
-	    (status >= 100 && status < 200));
+	         (status >= 100 && status < 200));
 }
 
 /* Writes the response head for the client; decides the framing. */
@@ -804,11 +856,12 @@ conn_client_head(struct proxy_conn *c, const struct proxy_http_head *h)
 	proxy_headers_copy(out, h, NULL);
 	if (!body) {
 		if (h->has_length) /* HEAD: the length a GET would have */
-			evbuffer_add_printf(out, "Content-Length: %" PRIu64
-			    "\r\n", h->content_length);
+			evbuffer_add_printf(out,
+			                    "Content-Length: %" PRIu64 "\r\n",
+			                    h->content_length);
 	} else if (h->has_length && !rewrites) {
 		evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n",
-		    h->content_length);
+		                    h->content_length);
 	} else if (http11) {
 		c->out_chunked = 1;
 		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
@@ -834,13 +887,13 @@ resp_on_head(void *arg, struct proxy_http_head *h)
 	c->answered = 1;
 	c->resp_status = h->status;
 	proxy_http_get_str(h, "x-request-id", c->upstream_request_id,
-	    sizeof(c->upstream_request_id));
+	                   sizeof(c->upstream_request_id));
 	memset(&o, 0, sizeof(o));
 	o.endpoint = c->mreq.endpoint;
 	o.status = h->status;
 	o.content_type = proxy_http_get_str(h, "content-type", ct, sizeof(ct));
-	o.content_encoding = proxy_http_get_str(h, "content-encoding", ce,
-	    sizeof(ce));
+	o.content_encoding =
+	    proxy_http_get_str(h, "content-encoding", ce, sizeof(ce));
 	o.strip_usage = c->strip;
 	if ((c->mr = meter_response_new(&o, conn_emit, c)) == NULL)
 		return -1;
@@ -867,7 +920,7 @@ resp_on_complete(void *arg)
 }
 
 static const struct proxy_http_callbacks resp_callbacks = {
-	resp_on_head, resp_on_body, resp_on_complete};
+    resp_on_head, resp_on_body, resp_on_complete};
 
 /* After the head arrived: silence is measured between reads. */
 static void
@@ -902,7 +955,7 @@ conn_upstream_read(struct bufferevent *bev, void *arg)
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			return;
 		rc = proxy_http_feed(c->resp_parser, v.iov_base, v.iov_len,
-		    &used);
+		                     &used);
 		evbuffer_drain(in, used);
 		c->upstream_bytes += used;
 		if (c->answered && c->state == CS_WAIT)
@@ -920,14 +973,20 @@ conn_upstream_read(struct bufferevent *bev, void *arg)
 			METRIC_ADD(&c->px->metrics, upstream_errors, 1);
 			if (c->answered) {
 				conn_response_abort(c, "malformed response "
-				    "from the upstream");
+				                       "from the upstream");
 			} else {
-				struct proxy_reply r = {502, "server_error",
-				    "bad_upstream_response", NULL, NULL, 0, 0};
+				struct proxy_reply r = {502,
+				                        "server_error",
+				                        "bad_upstream_response",
+				                        NULL,
+				                        NULL,
+				                        0,
+				                        0};
 
-				conn_reply(c, &r, NULL, "the upstream sent a "
-				    "malformed response: %s",
-				    proxy_http_error(c->resp_parser));
+				conn_reply(c, &r, NULL,
+				           "the upstream sent a "
+				           "malformed response: %s",
+				           proxy_http_error(c->resp_parser));
 			}
 			return;
 		}
@@ -945,8 +1004,8 @@ static void
 conn_on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct proxy_conn *c = arg;
-	struct proxy_reply r = {408, "invalid_request_error",
-	    "request_timeout", NULL, NULL, 1, 0};
+	struct proxy_reply r = {
+	    408, "invalid_request_error", "request_timeout", NULL, NULL, 1, 0};
 
 	switch (c->state) {
 	case CS_IDLE:
@@ -954,8 +1013,10 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	case CS_HEAD:
 	case CS_BODY:
-		conn_reply(c, &r, NULL, "the request did not arrive in time "
-		    "(%s)", c->state == CS_HEAD ? "head" : "body");
+		conn_reply(c, &r, NULL,
+		           "the request did not arrive in time "
+		           "(%s)",
+		           c->state == CS_HEAD ? "head" : "body");
 		return;
 	case CS_CONNECT:
 	case CS_WAIT:
@@ -967,10 +1028,11 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 		if (c->state == CS_CONNECT)
 			c->sent = 0;
 		conn_reply(c, &r, NULL, "the upstream did not %s within %d ms",
-		    c->state == CS_CONNECT ? "accept a connection" : "answer",
-		    c->state == CS_CONNECT
-			? c->cfg->timeouts.upstream_connect_ms
-			: c->cfg->timeouts.upstream_response_ms);
+		           c->state == CS_CONNECT ? "accept a connection"
+		                                  : "answer",
+		           c->state == CS_CONNECT
+		               ? c->cfg->timeouts.upstream_connect_ms
+		               : c->cfg->timeouts.upstream_response_ms);
 		return;
 	case CS_CLOSING:
 		conn_close(c, c->lingering ? "done" : "closing timeout");
@@ -984,9 +1046,9 @@ static void
 conn_close(struct proxy_conn *c, const char *reason)
 {
 	log_info("conn %" PRIu64 ": close peer=%s state=%s reason=\"%s\" "
-	    "requests=%" PRIu64 " in=%" PRIu64 " out=%" PRIu64, c->id,
-	    c->peer, state_names[c->state], reason, c->nrequests, c->bytes_in,
-	    c->bytes_out);
+	         "requests=%" PRIu64 " in=%" PRIu64 " out=%" PRIu64,
+	         c->id, c->peer, state_names[c->state], reason, c->nrequests,
+	         c->bytes_in, c->bytes_out);
 	if (c->reserved)
 		store_release(c->px->store);
 	TAILQ_REMOVE(&c->w->conns, c, entry);
@@ -1028,7 +1090,7 @@ format_peer(const struct sockaddr *sa, char *out, size_t len)
 
 void
 proxy_conn_accept(struct proxy_worker *w, evutil_socket_t fd,
-    const struct sockaddr *sa, int salen)
+                  const struct sockaddr *sa, int salen)
 {
 	struct proxy_conn *c = calloc(1, sizeof(*c));
 
@@ -1042,8 +1104,8 @@ proxy_conn_accept(struct proxy_worker *w, evutil_socket_t fd,
 	c->cfg = w->px->cfg;
 	c->id = atomic_fetch_add(&w->px->next_conn_id, 1) + 1;
 	format_peer(sa, c->peer, sizeof(c->peer));
-	c->client = bufferevent_socket_new(w->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	c->client = bufferevent_socket_new(
+	    w->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	c->req_parser = proxy_http_new(1, &req_callbacks, c);
 	c->resp_parser = proxy_http_new(0, &resp_callbacks, c);
 	c->timer = evtimer_new(w->base, conn_on_timer, c);
@@ -1063,7 +1125,7 @@ proxy_conn_accept(struct proxy_worker *w, evutil_socket_t fd,
 	}
 	set_nodelay(c->client);
 	bufferevent_setcb(c->client, conn_client_read, conn_client_write,
-	    conn_client_event, c);
+	                  conn_client_event, c);
 	bufferevent_setwatermark(c->client, EV_READ, 0, CONN_PIPELINE_MAX);
 	bufferevent_setwatermark(c->client, EV_WRITE, CONN_OUT_LOW, 0);
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);
@@ -1092,7 +1154,7 @@ proxy_conn_abort_all(struct proxy_worker *w)
 		if (c->state == CS_CONNECT || c->state == CS_WAIT ||
 		    c->state == CS_STREAM)
 			conn_account(c, c->answered ? c->resp_status : 503,
-			    "tollgate shut down mid-request", 0);
+			             "tollgate shut down mid-request", 0);
 		conn_close(c, "shutdown deadline");
 	}
 }

@@ -8,9 +8,17 @@
 
 #include "proxy/headers.h"
 
-static const char *const hop_by_hop[] = {"connection", "keep-alive",
-    "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-    "proxy-authenticate", "proxy-authorization", "content-length", NULL};
+static const char *const hop_by_hop[] = {"connection",
+                                         "keep-alive",
+                                         "proxy-connection",
+                                         "te",
+                                         "trailer",
+                                         "transfer-encoding",
+                                         "upgrade",
+                                         "proxy-authenticate",
+                                         "proxy-authorization",
+                                         "content-length",
+                                         NULL};
 
 static int
 in_list(const char *name, size_t n, const char *const *list)
@@ -25,7 +33,7 @@ in_list(const char *name, size_t n, const char *const *list)
 
 int
 proxy_headers_skip(const struct proxy_http_head *h, int i,
-    const char *const *extra)
+                   const char *const *extra)
 {
 	size_t n, cn;
 	const char *name = proxy_http_field_name(h, i, &n);
@@ -54,7 +62,7 @@ proxy_headers_skip(const struct proxy_http_head *h, int i,
 
 void
 proxy_headers_copy(struct evbuffer *out, const struct proxy_http_head *h,
-    const char *const *extra)
+                   const char *const *extra)
 {
 	int i;
 

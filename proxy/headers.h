@@ -17,11 +17,11 @@
 /* Field i must not be forwarded: hop-by-hop, named by Connection, or in
  * the NULL-terminated extra list (case-insensitive). */
 int proxy_headers_skip(const struct proxy_http_head *h, int i,
-    const char *const *extra);
+                       const char *const *extra);
 
 /* Appends "Name: value\r\n" for every forwarded field of h. */
 void proxy_headers_copy(struct evbuffer *out, const struct proxy_http_head *h,
-    const char *const *extra);
+                        const char *const *extra);
 
 /*
  * The Accept-Encoding tollgate sends upstream (DESIGN.md request flow 5):
@@ -29,6 +29,6 @@ void proxy_headers_copy(struct evbuffer *out, const struct proxy_http_head *h,
  * nothing is left or the request is a stream.  Returns a static string.
  */
 const char *proxy_headers_upstream_encoding(const struct proxy_http_head *h,
-    int stream);
+                                            int stream);
 
 #endif

@@ -20,14 +20,14 @@ struct proxy_http {
 	void *arg;
 	int is_request;
 	struct proxy_http_head head;
-	int last;            /* which header part the last callback added */
+	int last; /* which header part the last callback added */
 	int too_large;
-	int stopped;         /* a callback returned -1 */
+	int stopped; /* a callback returned -1 */
 	int in_message;
 	const char *error;
 	const char *feed_start, *feed_end; /* the buffer being parsed */
-	const char *value_end;  /* end of the last header value piece */
-	int value_at_buf_end;   /* ... which ended its input buffer */
+	const char *value_end; /* end of the last header value piece */
+	int value_at_buf_end;  /* ... which ended its input buffer */
 };
 
 static int
@@ -132,7 +132,7 @@ ph_on_value(llhttp_t *l, const char *at, size_t n)
 	 * last one nor starts a new input buffer is such a fold.  RFC 9112
 	 * §5.2 lets a server refuse it; we do (request smuggling). */
 	else if (at != p->value_end &&
-	    !(p->value_at_buf_end && at == p->feed_start)) {
+	         !(p->value_at_buf_end && at == p->feed_start)) {
 		p->error = "obsolete line folding in a header field";
 		return -1;
 	}
@@ -199,7 +199,7 @@ ph_on_message_complete(llhttp_t *l)
 
 struct proxy_http *
 proxy_http_new(int is_request, const struct proxy_http_callbacks *cbs,
-    void *arg)
+               void *arg)
 {
 	struct proxy_http *p = calloc(1, sizeof(*p));
 
@@ -236,7 +236,7 @@ void
 proxy_http_reset(struct proxy_http *p)
 {
 	llhttp_init(&p->parser, p->is_request ? HTTP_REQUEST : HTTP_RESPONSE,
-	    &p->settings);
+	            &p->settings);
 	p->parser.data = p;
 	p->too_large = p->stopped = p->in_message = 0;
 	p->error = NULL;
@@ -265,8 +265,7 @@ ph_result(struct proxy_http *p, llhttp_errno_t e)
 }
 
 enum proxy_http_rc
-proxy_http_feed(struct proxy_http *p, const char *buf, size_t len,
-    size_t *used)
+proxy_http_feed(struct proxy_http *p, const char *buf, size_t len, size_t *used)
 {
 	llhttp_errno_t e;
 	const char *pos;
@@ -330,13 +329,19 @@ proxy_http_field_name(const struct proxy_http_head *h, int i, size_t *len)
 const char *
 proxy_http_field_value(const struct proxy_http_head *h, int i, size_t *len)
 {
-	*len = h->f[i].value_len;
-	return h->f[i].value_len ? h->buf + h->f[i].value_off : "";
+	const char *v = h->buf + h->f[i].value_off;
+	size_t n = h->f[i].value_len;
+
+	/* llhttp strips leading whitespace; RFC 9110 §5.5 excludes trailing
+	 * whitespace from the value too. */
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	*len = n;
+	return n ? v : "";
 }
 
 const char *
-proxy_http_get(const struct proxy_http_head *h, const char *name,
-    size_t *len)
+proxy_http_get(const struct proxy_http_head *h, const char *name, size_t *len)
 {
 	size_t n = strlen(name);
 	int i;
@@ -349,8 +354,8 @@ proxy_http_get(const struct proxy_http_head *h, const char *name,
 }
 
 const char *
-proxy_http_get_str(const struct proxy_http_head *h, const char *name,
-    char *buf, size_t cap)
+proxy_http_get_str(const struct proxy_http_head *h, const char *name, char *buf,
+                   size_t cap)
 {
 	size_t n;
 	const char *v = proxy_http_get(h, name, &n);
@@ -383,7 +388,7 @@ proxy_http_list_has(const char *v, size_t len, const char *token)
 		/* drop parameters: "gzip;q=0.5" -> "gzip" */
 		if (memchr(v + s, ';', e - s) != NULL)
 			e = (size_t)((const char *)memchr(v + s, ';', e - s) -
-			    v);
+			             v);
 		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
 			e--;
 		if (e - s == tn && strncasecmp(v + s, token, tn) == 0)
@@ -394,7 +399,7 @@ proxy_http_list_has(const char *v, size_t len, const char *token)
 
 int
 proxy_http_has_token(const struct proxy_http_head *h, const char *name,
-    const char *token)
+                     const char *token)
 {
 	size_t n = strlen(name), len = 0;
 	const char *v;

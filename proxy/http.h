@@ -22,15 +22,15 @@ struct proxy_http_field {
 };
 
 struct proxy_http_head {
-	char *buf;                 /* arena: start-line parts and fields */
+	char *buf; /* arena: start-line parts and fields */
 	size_t len, cap;
 	struct proxy_http_field f[PROXY_HTTP_MAX_HEADERS];
 	int nf;
 	uint32_t target_off, target_len; /* request target / reason */
-	char method[24];           /* requests */
-	int status;                /* responses */
+	char method[24];                 /* requests */
+	int status;                      /* responses */
 	int major, minor;
-	int keep_alive;            /* llhttp_should_keep_alive */
+	int keep_alive; /* llhttp_should_keep_alive */
 	int chunked;
 	int has_length;
 	uint64_t content_length;
@@ -38,11 +38,11 @@ struct proxy_http_head {
 };
 
 enum proxy_http_rc {
-	PROXY_HTTP_OK,             /* all input consumed */
-	PROXY_HTTP_PAUSED,         /* a message completed; call resume */
-	PROXY_HTTP_ERROR,          /* malformed; the connection must close */
-	PROXY_HTTP_TOO_LARGE,      /* head over PROXY_HTTP_MAX_HEAD/_HEADERS */
-	PROXY_HTTP_STOPPED,        /* a callback refused to go on */
+	PROXY_HTTP_OK,        /* all input consumed */
+	PROXY_HTTP_PAUSED,    /* a message completed; call resume */
+	PROXY_HTTP_ERROR,     /* malformed; the connection must close */
+	PROXY_HTTP_TOO_LARGE, /* head over PROXY_HTTP_MAX_HEAD/_HEADERS */
+	PROXY_HTTP_STOPPED,   /* a callback refused to go on */
 };
 
 struct proxy_http_callbacks {
@@ -60,13 +60,14 @@ struct proxy_http;
 /* is_request: parse requests (else responses).  NULL on allocation
  * failure. */
 struct proxy_http *proxy_http_new(int is_request,
-    const struct proxy_http_callbacks *cbs, void *arg);
+                                  const struct proxy_http_callbacks *cbs,
+                                  void *arg);
 void proxy_http_free(struct proxy_http *p);
 
 /* Feeds bytes; *used tells how many were consumed (all, unless paused or
  * failed). */
 enum proxy_http_rc proxy_http_feed(struct proxy_http *p, const char *buf,
-    size_t len, size_t *used);
+                                   size_t len, size_t *used);
 
 /* The peer closed: completes a message delimited by EOF.  PROXY_HTTP_OK
  * (complete, or nothing started) or PROXY_HTTP_ERROR (cut short). */
@@ -88,22 +89,22 @@ const struct proxy_http_head *proxy_http_head(const struct proxy_http *p);
 
 /* Field access: name and value of field i, not NUL-terminated. */
 const char *proxy_http_field_name(const struct proxy_http_head *h, int i,
-    size_t *len);
+                                  size_t *len);
 const char *proxy_http_field_value(const struct proxy_http_head *h, int i,
-    size_t *len);
+                                   size_t *len);
 
 /* First value of the named field (case-insensitive), or NULL. */
-const char *proxy_http_get(const struct proxy_http_head *h,
-    const char *name, size_t *len);
+const char *proxy_http_get(const struct proxy_http_head *h, const char *name,
+                           size_t *len);
 
 /* Copies the named field's value into buf (NUL-terminated, cut to fit);
  * returns buf, or NULL when absent. */
 const char *proxy_http_get_str(const struct proxy_http_head *h,
-    const char *name, char *buf, size_t cap);
+                               const char *name, char *buf, size_t cap);
 
 /* Does a comma-separated field (Connection, Expect) hold token? */
 int proxy_http_has_token(const struct proxy_http_head *h, const char *name,
-    const char *token);
+                         const char *token);
 
 /* Does a comma-separated value list hold token (case-insensitive)? */
 int proxy_http_list_has(const char *v, size_t len, const char *token);

@@ -45,8 +45,8 @@ log_msg(enum log_level lv, const char *fmt, ...)
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	k = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s: ",
-	    (long)tv.tv_usec / 1000, names[lv]);
+	k = snprintf(line + n, sizeof(line) - n,
+	             ".%03ldZ %s: ", (long)tv.tv_usec / 1000, names[lv]);
 	n += (size_t)k;
 	va_start(ap, fmt);
 	k = vsnprintf(line + n, sizeof(line) - n, fmt, ap);

@@ -15,10 +15,10 @@ void log_msg(enum log_level lv, const char *fmt, ...)
 #define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_debug(...)                                                      \
-	do {                                                                \
-		if (log_enabled(LOG_DEBUG))                                 \
-			log_msg(LOG_DEBUG, __VA_ARGS__);                    \
+#define log_debug(...)                                                         \
+	do {                                                                   \
+		if (log_enabled(LOG_DEBUG))                                    \
+			log_msg(LOG_DEBUG, __VA_ARGS__);                       \
 	} while (0)
 
 #endif

@@ -36,27 +36,29 @@
 #define MAIN_STATS_MS 10000
 
 static const char usage_text[] =
-"usage:\n"
-"  tollgate [run] [-c FILE] [--listen ADDR:PORT] [--admin-listen ADDR:PORT]\n"
-"                 [--db PATH] [--upstream URL] [--workers N] [-v]\n"
-"  tollgate check-config -c FILE\n"
-"  tollgate version\n"
-"  tollgate ca init [--dir DIR]         (not built yet)\n"
-"  tollgate report [...]                (not built yet)\n"
-"  tollgate reconcile --once [-c FILE]  (not built yet)\n"
-"\n"
-"With no -c, the embedded defaults serve: proxy on 127.0.0.1:8080, admin on\n"
-"127.0.0.1:9090, upstream https://api.openai.com, state in ./data/.\n"
-"Point an application at it with OPENAI_BASE_URL=http://127.0.0.1:8080/v1\n"
-"and read what it spent in data/tollgate.db (table requests).\n"
-"\n"
-"  -c FILE               JSON config file (see README.md, Configuration)\n"
-"  --listen ADDR:PORT    proxy listener (overrides \"listen\")\n"
-"  --admin-listen ADDR:PORT  admin listener (overrides \"admin_listen\")\n"
-"  --db PATH             SQLite database (overrides \"db\")\n"
-"  --upstream URL        https:// upstream (overrides \"upstream\")\n"
-"  --workers N           proxy worker threads (default: one per core)\n"
-"  -v                    debug logging\n";
+    "usage:\n"
+    "  tollgate [run] [-c FILE] [--listen ADDR:PORT] [--admin-listen "
+    "ADDR:PORT]\n"
+    "                 [--db PATH] [--upstream URL] [--workers N] [-v]\n"
+    "  tollgate check-config -c FILE\n"
+    "  tollgate version\n"
+    "  tollgate ca init [--dir DIR]         (not built yet)\n"
+    "  tollgate report [...]                (not built yet)\n"
+    "  tollgate reconcile --once [-c FILE]  (not built yet)\n"
+    "\n"
+    "With no -c, the embedded defaults serve: proxy on 127.0.0.1:8080, admin "
+    "on\n"
+    "127.0.0.1:9090, upstream https://api.openai.com, state in ./data/.\n"
+    "Point an application at it with OPENAI_BASE_URL=http://127.0.0.1:8080/v1\n"
+    "and read what it spent in data/tollgate.db (table requests).\n"
+    "\n"
+    "  -c FILE               JSON config file (see README.md, Configuration)\n"
+    "  --listen ADDR:PORT    proxy listener (overrides \"listen\")\n"
+    "  --admin-listen ADDR:PORT  admin listener (overrides \"admin_listen\")\n"
+    "  --db PATH             SQLite database (overrides \"db\")\n"
+    "  --upstream URL        https:// upstream (overrides \"upstream\")\n"
+    "  --workers N           proxy worker threads (default: one per core)\n"
+    "  -v                    debug logging\n";
 
 struct main_state {
 	struct proxy *px;
@@ -129,8 +131,10 @@ parse_cli(int argc, char **argv, struct cli *cli)
 				return usage_error("%s needs a value", a);
 			n = strtol(argv[++i], &end, 10);
 			if (*end != '\0' || n < 1 || n > CONFIG_MAX_WORKERS)
-				return usage_error("--workers must be 1 to 256, "
-				    "not \"%s\"", argv[i]);
+				return usage_error(
+				    "--workers must be 1 to 256, "
+				    "not \"%s\"",
+				    argv[i]);
 			cli->ov.workers = (int)n;
 			continue;
 		} else
@@ -163,7 +167,7 @@ ensure_parent_dir(const char *path, char *err, size_t errlen)
 	return 0;
 fail:
 	snprintf(err, errlen, "cannot create directory %s: %s", p,
-	    strerror(errno));
+	         strerror(errno));
 	return -1;
 }
 
@@ -180,7 +184,7 @@ load_prices(const struct config *cfg, char *err, size_t errlen)
 		return meter_prices_load_builtin(err, errlen);
 	if ((f = fopen(cfg->pricing_file, "rb")) == NULL) {
 		snprintf(err, errlen, "pricing_file %s: %s", cfg->pricing_file,
-		    strerror(errno));
+		         strerror(errno));
 		return NULL;
 	}
 	text = malloc(8 << 20);
@@ -188,7 +192,7 @@ load_prices(const struct config *cfg, char *err, size_t errlen)
 	fclose(f);
 	if (text == NULL || n == 8 << 20) {
 		snprintf(err, errlen, "pricing_file %s: %s", cfg->pricing_file,
-		    text ? "larger than 8 MiB" : "out of memory");
+		         text ? "larger than 8 MiB" : "out of memory");
 		free(text);
 		return NULL;
 	}
@@ -196,7 +200,7 @@ load_prices(const struct config *cfg, char *err, size_t errlen)
 	free(text);
 	if (p == NULL)
 		snprintf(err, errlen, "pricing_file %s: %s", cfg->pricing_file,
-		    inner);
+		         inner);
 	return p;
 }
 
@@ -209,7 +213,7 @@ cmd_check_config(const struct cli *cli)
 
 	if (cli->config == NULL) {
 		fprintf(stderr, "tollgate check-config: give the file with -c "
-		    "FILE\n");
+		                "FILE\n");
 		return 2;
 	}
 	if ((cfg = config_load(cli->config, &cli->ov, err, sizeof(err))) ==
@@ -223,8 +227,8 @@ cmd_check_config(const struct cli *cli)
 		return 1;
 	}
 	printf("%s: ok (%zu workspaces, %zu priced models, prices %s)\n",
-	    cli->config, cfg->nws, meter_prices_count(p),
-	    meter_prices_version(p));
+	       cli->config, cfg->nws, meter_prices_count(p),
+	       meter_prices_version(p));
 	meter_prices_free(p);
 	config_free(cfg);
 	return 0;
@@ -251,10 +255,12 @@ log_store_trouble(struct main_state *ms)
 	store_stats(ms->px->store, &s);
 	if (s.failures != ms->last.failures)
 		log_err("store: %" PRIu64 " failed transaction(s), retrying: "
-		    "%s", s.failures - ms->last.failures, s.last_error);
+		        "%s",
+		        s.failures - ms->last.failures, s.last_error);
 	if (s.refused != ms->last.refused)
 		log_err("store: queue full (%zu slots); %" PRIu64 " request(s) "
-		    "refused with 503", s.capacity, s.refused - ms->last.refused);
+		        "refused with 503",
+		        s.capacity, s.refused - ms->last.refused);
 	ms->last = s;
 }
 
@@ -273,7 +279,8 @@ main_on_poll(evutil_socket_t fd, short what, void *arg)
 		event_base_loopexit(ms->base, NULL);
 		return;
 	} else if (proxy_now_ms() >= ms->drain_deadline_ms) {
-		log_warn("drain deadline passed: cutting off the requests "
+		log_warn(
+		    "drain deadline passed: cutting off the requests "
 		    "still in flight (their usage is recorded as estimated)");
 		for (i = 0; i < ms->px->nworkers; i++)
 			proxy_worker_stop(ms->px->workers[i]);
@@ -291,7 +298,7 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 
 	if (sig == SIGHUP) {
 		log_warn("SIGHUP: configuration reload is not built yet; "
-		    "restart tollgate to apply a changed config");
+		         "restart tollgate to apply a changed config");
 		return;
 	}
 	if (ms->draining) {
@@ -300,11 +307,11 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_info("%s: draining (no new connections; in-flight requests may "
-	    "finish within %d ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-	    ms->px->cfg->timeouts.drain_ms);
+	         "finish within %d ms)",
+	         sig == SIGTERM ? "SIGTERM" : "SIGINT",
+	         ms->px->cfg->timeouts.drain_ms);
 	ms->draining = 1;
-	ms->drain_deadline_ms = proxy_now_ms() +
-	    ms->px->cfg->timeouts.drain_ms;
+	ms->drain_deadline_ms = proxy_now_ms() + ms->px->cfg->timeouts.drain_ms;
 	for (i = 0; i < ms->px->nworkers; i++)
 		proxy_worker_drain(ms->px->workers[i]);
 	event_del(ms->poll);
@@ -316,8 +323,8 @@ start_workers(struct proxy *px, struct config *cfg, char *err, size_t errlen)
 {
 	int i;
 
-	if ((px->workers = calloc((size_t)cfg->workers,
-		 sizeof(*px->workers))) == NULL) {
+	if ((px->workers =
+	         calloc((size_t)cfg->workers, sizeof(*px->workers))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -344,10 +351,12 @@ warn_open_proxy(const struct config *cfg)
 		return;
 	for (i = 0; i < cfg->n_tunnel; i++)
 		if (strcmp(cfg->tunnel_hosts[i], "*") == 0)
-			log_warn("listen %s is not loopback, tunnel_hosts is "
+			log_warn(
+			    "listen %s is not loopback, tunnel_hosts is "
 			    "[\"*\"] and require_proxy_auth is off: anyone who "
 			    "can reach this port can use tollgate as an open "
-			    "proxy", cfg->listen_host);
+			    "proxy",
+			    cfg->listen_host);
 }
 
 static void
@@ -356,7 +365,6 @@ teardown(struct proxy *px, struct proxy_admin *ad)
 	uint64_t lost;
 	int i;
 
-
 	for (i = 0; i < px->nworkers; i++)
 		proxy_worker_free(px->workers[i]);
 	free(px->workers);
@@ -364,7 +372,8 @@ teardown(struct proxy *px, struct proxy_admin *ad)
 	/* Commits what is queued; only rows that kept failing are lost. */
 	if ((lost = store_close(px->store)) > 0)
 		log_err("store: %" PRIu64 " row(s) could not be written before "
-		    "exit", lost);
+		        "exit",
+		        lost);
 	px->store = NULL;
 	SSL_CTX_free(px->upstream_ctx);
 	meter_prices_free(px->prices);
@@ -401,9 +410,9 @@ cmd_run(const struct cli *cli)
 	if ((px.prices = load_prices(cfg, err, sizeof(err))) == NULL ||
 	    ensure_parent_dir(cfg->db, err, sizeof(err)) == -1 ||
 	    (px.store = store_open(cfg->db, cfg->store_queue, err,
-		 sizeof(err))) == NULL ||
-	    (px.upstream_ctx = proxy_upstream_ctx_new(cfg, err,
-		 sizeof(err))) == NULL ||
+	                           sizeof(err))) == NULL ||
+	    (px.upstream_ctx = proxy_upstream_ctx_new(cfg, err, sizeof(err))) ==
+	        NULL ||
 	    start_workers(&px, cfg, err, sizeof(err)) == -1 ||
 	    (ad = proxy_admin_start(&px, err, sizeof(err))) == NULL) {
 		log_err("%s", err);
@@ -423,12 +432,14 @@ cmd_run(const struct cli *cli)
 		sigs[i] = evsignal_new(ms.base, signo[i], main_on_signal, &ms);
 		evsignal_add(sigs[i], NULL);
 	}
-	log_info("tollgate %s: listening on %s:%d (%d workers), admin on "
+	log_info(
+	    "tollgate %s: listening on %s:%d (%d workers), admin on "
 	    "%s:%d, upstream %s, database %s, prices %s (%zu models), config "
-	    "%s", TOLLGATE_VERSION, cfg->listen_host, cfg->listen_port,
-	    px.nworkers, cfg->admin_host, cfg->admin_port, cfg->upstream,
-	    cfg->db, meter_prices_version(px.prices),
-	    meter_prices_count(px.prices), cfg->source);
+	    "%s",
+	    TOLLGATE_VERSION, cfg->listen_host, cfg->listen_port, px.nworkers,
+	    cfg->admin_host, cfg->admin_port, cfg->upstream, cfg->db,
+	    meter_prices_version(px.prices), meter_prices_count(px.prices),
+	    cfg->source);
 	warn_open_proxy(cfg);
 	main_on_poll(-1, 0, &ms);
 	event_base_dispatch(ms.base);
@@ -468,8 +479,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cli.cmd, "version") == 0) {
 		printf("tollgate %s (libevent %s, %s, SQLite %s)\n",
-		    TOLLGATE_VERSION, event_get_version(),
-		    OPENSSL_VERSION_TEXT, sqlite3_libversion());
+		       TOLLGATE_VERSION, event_get_version(),
+		       OPENSSL_VERSION_TEXT, sqlite3_libversion());
 		return 0;
 	}
 	if (strcmp(cli.cmd, "run") == 0)
@@ -478,9 +489,12 @@ main(int argc, char **argv)
 		return cmd_check_config(&cli);
 	if (strcmp(cli.cmd, "ca") == 0 || strcmp(cli.cmd, "report") == 0 ||
 	    strcmp(cli.cmd, "reconcile") == 0) {
-		fprintf(stderr, "tollgate: \"%s\" is not built yet (see "
+		fprintf(
+		    stderr,
+		    "tollgate: \"%s\" is not built yet (see "
 		    "README.md, Status); meanwhile query the requests table "
-		    "with sqlite3\n", cli.cmd);
+		    "with sqlite3\n",
+		    cli.cmd);
 		return 2;
 	}
 	return usage_error("unknown command \"%s\"", cli.cmd);

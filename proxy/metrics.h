@@ -29,7 +29,7 @@ struct proxy_metrics {
 	_Atomic uint64_t bytes_to_clients;
 };
 
-#define METRIC_ADD(m, field, n)                                             \
+#define METRIC_ADD(m, field, n)                                                \
 	atomic_fetch_add_explicit(&(m)->field, (n), memory_order_relaxed)
 
 /* Appends the counters in Prometheus text format. */

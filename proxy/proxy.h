@@ -18,14 +18,14 @@
 struct proxy_worker;
 
 struct proxy {
-	const struct config *cfg;         /* frozen snapshot */
+	const struct config *cfg; /* frozen snapshot */
 	struct meter_prices *prices;
 	struct store *store;
-	SSL_CTX *upstream_ctx;            /* client side, verifying */
+	SSL_CTX *upstream_ctx; /* client side, verifying */
 	struct proxy_metrics metrics;
 	struct proxy_worker **workers;
 	int nworkers;
-	_Atomic uint64_t next_conn_id;    /* connection ids, process-wide */
+	_Atomic uint64_t next_conn_id; /* connection ids, process-wide */
 };
 
 #endif

@@ -11,24 +11,42 @@ const char *
 proxy_reply_reason(int status)
 {
 	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 407: return "Proxy Authentication Required";
-	case 408: return "Request Timeout";
-	case 413: return "Content Too Large";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "Unknown";
+	case 100:
+		return "Continue";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 407:
+		return "Proxy Authentication Required";
+	case 408:
+		return "Request Timeout";
+	case 413:
+		return "Content Too Large";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "Unknown";
 	}
 }
 
@@ -60,7 +78,7 @@ opt_string(struct evbuffer *out, const char *s)
 
 void
 proxy_reply_error(struct evbuffer *out, const struct proxy_reply *r,
-    const char *fmt, ...)
+                  const char *fmt, ...)
 {
 	struct evbuffer *body = evbuffer_new();
 	char msg[1024];
@@ -80,11 +98,12 @@ proxy_reply_error(struct evbuffer *out, const struct proxy_reply *r,
 	evbuffer_add_printf(body, ",\"code\":");
 	opt_string(body, r->code);
 	evbuffer_add_printf(body, "}}\n");
-	evbuffer_add_printf(out,
+	evbuffer_add_printf(
+	    out,
 	    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 	    "Content-Length: %zu\r\n%s%s\r\n",
-	    r->status, proxy_reply_reason(r->status),
-	    evbuffer_get_length(body), r->headers ? r->headers : "",
+	    r->status, proxy_reply_reason(r->status), evbuffer_get_length(body),
+	    r->headers ? r->headers : "",
 	    r->close ? "Connection: close\r\n" : "");
 	if (!r->head_only)
 		evbuffer_add_buffer(out, body);

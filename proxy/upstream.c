@@ -27,7 +27,7 @@ struct proxy_upstream {
 	struct evdns_base *dns;
 	SSL_CTX *ctx;
 	const struct config *cfg;
-	SSL_SESSION *session;     /* last session, for resumption */
+	SSL_SESSION *session; /* last session, for resumption */
 	TAILQ_HEAD(, pooled) idle;
 	int nidle;
 };
@@ -58,35 +58,37 @@ proxy_upstream_ctx_new(const struct config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	if (upstream_ex_index == -1)
-		upstream_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL,
-		    NULL);
+		upstream_ex_index =
+		    SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (cfg->upstream_ca_file != NULL) {
 		if (SSL_CTX_load_verify_locations(ctx, cfg->upstream_ca_file,
-			NULL) != 1) {
-			snprintf(err, errlen, "upstream_ca_file %s: cannot load "
-			    "it as PEM certificates",
-			    cfg->upstream_ca_file);
+		                                  NULL) != 1) {
+			snprintf(err, errlen,
+			         "upstream_ca_file %s: cannot load "
+			         "it as PEM certificates",
+			         cfg->upstream_ca_file);
 			SSL_CTX_free(ctx);
 			return NULL;
 		}
 	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-		snprintf(err, errlen, "cannot load the system CA store "
-		    "(install ca-certificates, or set upstream_ca_file)");
+		snprintf(err, errlen,
+		         "cannot load the system CA store "
+		         "(install ca-certificates, or set upstream_ca_file)");
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
 	SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
-	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_set_session_cache_mode(
+	    ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, upstream_on_new_session);
 	return ctx;
 }
 
 struct proxy_upstream *
 proxy_upstream_new(struct event_base *base, struct evdns_base *dns,
-    SSL_CTX *ctx, const struct config *cfg)
+                   SSL_CTX *ctx, const struct config *cfg)
 {
 	struct proxy_upstream *up = calloc(1, sizeof(*up));
 
@@ -143,7 +145,7 @@ is_ip_literal(const char *host)
 	unsigned char buf[sizeof(struct in6_addr)];
 
 	return inet_pton(AF_INET, host, buf) == 1 ||
-	    inet_pton(AF_INET6, host, buf) == 1;
+	       inet_pton(AF_INET6, host, buf) == 1;
 }
 
 static SSL *
@@ -175,14 +177,15 @@ proxy_upstream_open(struct proxy_upstream *up)
 	if (ssl == NULL)
 		return NULL;
 	/* From here the bufferevent owns ssl, even when creation fails. */
-	bev = bufferevent_openssl_socket_new(up->base, -1, ssl,
-	    BUFFEREVENT_SSL_CONNECTING,
+	bev = bufferevent_openssl_socket_new(
+	    up->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (bev == NULL)
 		return NULL;
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	if (bufferevent_socket_connect_hostname(bev, up->dns, AF_UNSPEC,
-		up->cfg->upstream_host, up->cfg->upstream_port) == -1) {
+	                                        up->cfg->upstream_host,
+	                                        up->cfg->upstream_port) == -1) {
 		bufferevent_free(bev);
 		return NULL;
 	}
@@ -226,7 +229,7 @@ void
 proxy_upstream_put(struct proxy_upstream *up, struct bufferevent *bev)
 {
 	struct timeval tv = {UPSTREAM_IDLE_MS / 1000,
-	    (UPSTREAM_IDLE_MS % 1000) * 1000};
+	                     (UPSTREAM_IDLE_MS % 1000) * 1000};
 	struct pooled *p;
 
 	if (up->nidle >= UPSTREAM_POOL_MAX ||
@@ -256,12 +259,12 @@ proxy_upstream_error(struct bufferevent *bev, char *buf, size_t len)
 		snprintf(buf, len, "DNS: %s", evutil_gai_strerror(dns));
 	else if (vr != X509_V_OK)
 		snprintf(buf, len, "certificate verification failed: %s",
-		    X509_verify_cert_error_string(vr));
+		         X509_verify_cert_error_string(vr));
 	else if (e != 0)
 		snprintf(buf, len, "TLS: %s", ERR_reason_error_string(e));
 	else if (EVUTIL_SOCKET_ERROR() != 0)
 		snprintf(buf, len, "%s",
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	else
 		snprintf(buf, len, "connection closed");
 	while (bufferevent_get_openssl_error(bev) != 0)

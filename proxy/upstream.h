@@ -15,8 +15,8 @@
 
 #include "proxy/config.h"
 
-#define UPSTREAM_POOL_MAX 64          /* idle connections per worker */
-#define UPSTREAM_IDLE_MS 30000        /* an idle one is closed after */
+#define UPSTREAM_POOL_MAX 64   /* idle connections per worker */
+#define UPSTREAM_IDLE_MS 30000 /* an idle one is closed after */
 
 struct proxy_upstream;
 
@@ -26,10 +26,11 @@ struct proxy_upstream;
  * resumption.  NULL with err.
  */
 SSL_CTX *proxy_upstream_ctx_new(const struct config *cfg, char *err,
-    size_t errlen);
+                                size_t errlen);
 
 struct proxy_upstream *proxy_upstream_new(struct event_base *base,
-    struct evdns_base *dns, SSL_CTX *ctx, const struct config *cfg);
+                                          struct evdns_base *dns, SSL_CTX *ctx,
+                                          const struct config *cfg);
 void proxy_upstream_free(struct proxy_upstream *up);
 
 /* A pooled idle connection (callbacks cleared, reading still enabled: set

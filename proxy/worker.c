@@ -21,7 +21,7 @@
 
 static void
 worker_on_accept(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+                 struct sockaddr *sa, int salen, void *arg)
 {
 	proxy_conn_accept(arg, fd, sa, salen);
 }
@@ -35,7 +35,7 @@ worker_on_accept_error(struct evconnlistener *l, void *arg)
 	/* EMFILE and friends: log and keep serving the connections we
 	 * have; libevent retries on the next readiness. */
 	log_err("worker %d: accept: %s", w->id,
-	    evutil_socket_error_to_string(e));
+	        evutil_socket_error_to_string(e));
 }
 
 static int
@@ -46,22 +46,26 @@ worker_bind(struct proxy_worker *w, char *err, size_t errlen)
 	int sslen = sizeof(ss);
 	char addr[300];
 
-	snprintf(addr, sizeof(addr), strchr(cfg->listen_host, ':') ? "[%s]:%d"
-								     : "%s:%d",
-	    cfg->listen_host, cfg->listen_port);
+	snprintf(addr, sizeof(addr),
+	         strchr(cfg->listen_host, ':') ? "[%s]:%d" : "%s:%d",
+	         cfg->listen_host, cfg->listen_port);
 	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen)) {
-		snprintf(err, errlen, "listen %s: not a numeric address (use "
-		    "an IP such as 127.0.0.1 or [::1])", addr);
+		snprintf(err, errlen,
+		         "listen %s: not a numeric address (use "
+		         "an IP such as 127.0.0.1 or [::1])",
+		         addr);
 		return -1;
 	}
-	w->listener = evconnlistener_new_bind(w->base, worker_on_accept, w,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-		LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
+	w->listener = evconnlistener_new_bind(
+	    w->base, worker_on_accept, w,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
+	        LEV_OPT_CLOSE_ON_EXEC,
 	    1024, (struct sockaddr *)&ss, sslen);
 	if (w->listener == NULL) {
-		snprintf(err, errlen, "cannot listen on %s: %s (is another "
-		    "process using it? choose another with --listen)", addr,
-		    strerror(errno));
+		snprintf(err, errlen,
+		         "cannot listen on %s: %s (is another "
+		         "process using it? choose another with --listen)",
+		         addr, strerror(errno));
 		return -1;
 	}
 	evconnlistener_set_error_cb(w->listener, worker_on_accept_error);
@@ -95,12 +99,14 @@ proxy_worker_new(struct proxy *px, int id, char *err, size_t errlen)
 	w->px = px;
 	TAILQ_INIT(&w->conns);
 	if ((w->base = event_base_new()) == NULL ||
-	    (w->dns = evdns_base_new(w->base,
-		 EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL ||
+	    (w->dns = evdns_base_new(
+	         w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL ||
 	    (w->up = proxy_upstream_new(w->base, w->dns, px->upstream_ctx,
-		 px->cfg)) == NULL) {
-		snprintf(err, errlen, "worker %d: cannot set up its event loop "
-		    "or resolver (check /etc/resolv.conf)", id);
+	                                px->cfg)) == NULL) {
+		snprintf(err, errlen,
+		         "worker %d: cannot set up its event loop "
+		         "or resolver (check /etc/resolv.conf)",
+		         id);
 		proxy_worker_free(w);
 		return NULL;
 	}

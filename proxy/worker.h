@@ -29,7 +29,7 @@ struct proxy_worker {
 	int started;
 	struct proxy_conn_list conns;
 	int nconns;
-	int draining;             /* no new connections; close when idle */
+	int draining; /* no new connections; close when idle */
 };
 
 /*
@@ -37,7 +37,7 @@ struct proxy_worker {
  * (SO_REUSEPORT).  Main thread.  NULL with err (naming the address).
  */
 struct proxy_worker *proxy_worker_new(struct proxy *px, int id, char *err,
-    size_t errlen);
+                                      size_t errlen);
 
 /* The port its listener is bound to (resolves a requested port 0). */
 int proxy_worker_port(struct proxy_worker *w);

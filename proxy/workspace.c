@@ -40,7 +40,8 @@ valid_name(const char *s, size_t n)
 	if (n == 0 || n >= CONFIG_NAME_MAX)
 		return 0;
 	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && strchr("-_.", s[i]) == NULL)
+		if (!isalnum((unsigned char)s[i]) &&
+		    strchr("-_.", s[i]) == NULL)
 			return 0;
 	return 1;
 }
@@ -84,7 +85,8 @@ by_key(const struct config *cfg, const char *key, size_t n, char *tag)
 
 enum workspace_rc
 proxy_workspace_resolve(const struct config *cfg,
-    const struct proxy_http_head *h, struct workspace_result *out)
+                        const struct proxy_http_head *h,
+                        struct workspace_result *out)
 {
 	size_t n = 0, kn = 0;
 	const char *v = proxy_http_get(h, cfg->workspace_header, &n);

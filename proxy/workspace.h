@@ -19,12 +19,13 @@ struct workspace_result {
 
 enum workspace_rc {
 	WORKSPACE_OK,
-	WORKSPACE_BAD_NAME,     /* header value is not a valid name: 400 */
-	WORKSPACE_UNKNOWN,      /* require_known_workspace and unknown: 403 */
+	WORKSPACE_BAD_NAME, /* header value is not a valid name: 400 */
+	WORKSPACE_UNKNOWN,  /* require_known_workspace and unknown: 403 */
 };
 
 enum workspace_rc proxy_workspace_resolve(const struct config *cfg,
-    const struct proxy_http_head *h, struct workspace_result *out);
+                                          const struct proxy_http_head *h,
+                                          struct workspace_result *out);
 
 /* "sha256:" + 12 hex digits of the key's hash, for logs. */
 void proxy_workspace_key_tag(const char *key, size_t len, char *out);

@@ -22,11 +22,11 @@ struct store {
 	pthread_t writer;
 	int writer_started;
 	pthread_mutex_t mu;
-	pthread_cond_t wake;      /* rows queued, or stop */
+	pthread_cond_t wake; /* rows queued, or stop */
 	struct store_record *ring;
 	size_t cap, head, count, reserved;
 	int stop;
-	int busy;                 /* writer holds a batch */
+	int busy; /* writer holds a batch */
 	struct store_stats stats;
 };
 
@@ -36,39 +36,39 @@ struct store_reader {
 
 /* Migration i brings user_version from i to i + 1. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
-	"CREATE TABLE requests("
-	" id INTEGER PRIMARY KEY,"
-	" ts_ms INTEGER NOT NULL,"
-	" duration_ms INTEGER NOT NULL,"
-	" workspace TEXT NOT NULL,"
-	" end_user TEXT,"
-	" endpoint TEXT NOT NULL,"
-	" model TEXT,"
-	" status INTEGER NOT NULL,"
-	" stream INTEGER NOT NULL,"
-	" input_tokens INTEGER NOT NULL,"
-	" cached_input_tokens INTEGER NOT NULL,"
-	" output_tokens INTEGER NOT NULL,"
-	" reasoning_tokens INTEGER NOT NULL,"
-	" units REAL,"
-	" unit_kind TEXT,"
-	" cost_nanousd INTEGER NOT NULL,"
-	" estimated INTEGER NOT NULL,"
-	" price_version TEXT,"
-	" upstream_request_id TEXT,"
-	" limit_hit TEXT,"
-	" error TEXT,"
-	" forwarded INTEGER NOT NULL DEFAULT 1);"
-	"CREATE INDEX requests_ts ON requests(ts_ms);"
-	"CREATE INDEX requests_ws_ts ON requests(workspace, ts_ms);"
-	"CREATE TABLE usage_daily("
-	" day TEXT NOT NULL, workspace TEXT NOT NULL, model TEXT NOT NULL,"
-	" endpoint TEXT NOT NULL,"
-	" requests INTEGER NOT NULL, input_tokens INTEGER NOT NULL,"
-	" cached_input_tokens INTEGER NOT NULL,"
-	" output_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,"
-	" cost_nanousd INTEGER NOT NULL,"
-	" PRIMARY KEY(day, workspace, model, endpoint));",
+    "CREATE TABLE requests("
+    " id INTEGER PRIMARY KEY,"
+    " ts_ms INTEGER NOT NULL,"
+    " duration_ms INTEGER NOT NULL,"
+    " workspace TEXT NOT NULL,"
+    " end_user TEXT,"
+    " endpoint TEXT NOT NULL,"
+    " model TEXT,"
+    " status INTEGER NOT NULL,"
+    " stream INTEGER NOT NULL,"
+    " input_tokens INTEGER NOT NULL,"
+    " cached_input_tokens INTEGER NOT NULL,"
+    " output_tokens INTEGER NOT NULL,"
+    " reasoning_tokens INTEGER NOT NULL,"
+    " units REAL,"
+    " unit_kind TEXT,"
+    " cost_nanousd INTEGER NOT NULL,"
+    " estimated INTEGER NOT NULL,"
+    " price_version TEXT,"
+    " upstream_request_id TEXT,"
+    " limit_hit TEXT,"
+    " error TEXT,"
+    " forwarded INTEGER NOT NULL DEFAULT 1);"
+    "CREATE INDEX requests_ts ON requests(ts_ms);"
+    "CREATE INDEX requests_ws_ts ON requests(workspace, ts_ms);"
+    "CREATE TABLE usage_daily("
+    " day TEXT NOT NULL, workspace TEXT NOT NULL, model TEXT NOT NULL,"
+    " endpoint TEXT NOT NULL,"
+    " requests INTEGER NOT NULL, input_tokens INTEGER NOT NULL,"
+    " cached_input_tokens INTEGER NOT NULL,"
+    " output_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,"
+    " cost_nanousd INTEGER NOT NULL,"
+    " PRIMARY KEY(day, workspace, model, endpoint));",
 };
 
 static const char ins_req_sql[] =
@@ -111,7 +111,7 @@ st_user_version(sqlite3 *db, int *v)
 	int rc = -1;
 
 	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) ==
-		SQLITE_OK &&
+	        SQLITE_OK &&
 	    sqlite3_step(s) == SQLITE_ROW) {
 		*v = sqlite3_column_int(s, 0);
 		rc = 0;
@@ -128,14 +128,16 @@ st_migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 
 	if (st_user_version(db, &v) == -1) {
 		snprintf(err, errlen, "%s: cannot read schema version: %s",
-		    path, sqlite3_errmsg(db));
+		         path, sqlite3_errmsg(db));
 		return -1;
 	}
 	if (v > STORE_SCHEMA_VERSION) {
-		snprintf(err, errlen, "%s has schema version %d but this "
+		snprintf(
+		    err, errlen,
+		    "%s has schema version %d but this "
 		    "tollgate knows only up to %d: run a newer tollgate or "
-		    "point --db at another file", path, v,
-		    STORE_SCHEMA_VERSION);
+		    "point --db at another file",
+		    path, v, STORE_SCHEMA_VERSION);
 		return -1;
 	}
 	for (; v < STORE_SCHEMA_VERSION; v++) {
@@ -261,7 +263,7 @@ st_commit_retrying(struct store *st, const struct store_record *b, size_t n)
 		pthread_mutex_lock(&st->mu);
 		st->stats.failures++;
 		snprintf(st->stats.last_error, sizeof(st->stats.last_error),
-		    "%s", sqlite3_errmsg(st->db));
+		         "%s", sqlite3_errmsg(st->db));
 		if (st->stop && failed_ms >= STORE_CLOSE_GIVE_UP_MS) {
 			st->stats.lost += n;
 			pthread_mutex_unlock(&st->mu);
@@ -319,7 +321,7 @@ st_open_db(const char *path, int flags, char *err, size_t errlen)
 
 	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open database %s: %s", path,
-		    db ? sqlite3_errmsg(db) : "out of memory");
+		         db ? sqlite3_errmsg(db) : "out of memory");
 		sqlite3_close(db);
 		return NULL;
 	}
@@ -342,21 +344,25 @@ store_open(const char *path, size_t queue_max, char *err, size_t errlen)
 	st->stats.capacity = st->cap;
 	if ((st->ring = calloc(st->cap, sizeof(*st->ring))) == NULL) {
 		snprintf(err, errlen, "out of memory for %zu queued records",
-		    st->cap);
+		         st->cap);
 		goto fail;
 	}
-	st->db = st_open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	    SQLITE_OPEN_NOMUTEX, err, errlen);
+	st->db = st_open_db(path,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                        SQLITE_OPEN_NOMUTEX,
+	                    err, errlen);
 	if (st->db == NULL)
 		goto fail;
-	if (st_exec(st->db, "PRAGMA journal_mode=WAL; "
-	    "PRAGMA synchronous=NORMAL", err, errlen) == -1 ||
+	if (st_exec(st->db,
+	            "PRAGMA journal_mode=WAL; "
+	            "PRAGMA synchronous=NORMAL",
+	            err, errlen) == -1 ||
 	    st_migrate(st->db, path, err, errlen) == -1)
 		goto fail;
 	if (sqlite3_prepare_v2(st->db, ins_req_sql, -1, &st->ins_req, NULL) !=
-		SQLITE_OK ||
+	        SQLITE_OK ||
 	    sqlite3_prepare_v2(st->db, ins_day_sql, -1, &st->ins_day, NULL) !=
-		SQLITE_OK) {
+	        SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(st->db));
 		goto fail;
 	}
@@ -446,8 +452,8 @@ store_close(struct store *st)
 	sqlite3_finalize(st->ins_day);
 	if (st->db != NULL) {
 		/* Fold the WAL back so the file alone is the database. */
-		sqlite3_wal_checkpoint_v2(st->db, NULL,
-		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		sqlite3_wal_checkpoint_v2(
+		    st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 		sqlite3_close(st->db);
 	}
 	pthread_cond_destroy(&st->wake);
@@ -468,7 +474,7 @@ store_reader_open(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	rd->db = st_open_db(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-	    err, errlen);
+	                    err, errlen);
 	if (rd->db == NULL) {
 		free(rd);
 		return NULL;
@@ -491,8 +497,8 @@ store_reader_count(struct store_reader *rd)
 	sqlite3_stmt *s = NULL;
 	int64_t n = -1;
 
-	if (sqlite3_prepare_v2(rd->db, "SELECT count(*) FROM requests", -1,
-		&s, NULL) == SQLITE_OK &&
+	if (sqlite3_prepare_v2(rd->db, "SELECT count(*) FROM requests", -1, &s,
+	                       NULL) == SQLITE_OK &&
 	    sqlite3_step(s) == SQLITE_ROW)
 		n = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);

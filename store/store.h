@@ -18,14 +18,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_QUEUE_DEFAULT 16384  /* records waiting or promised */
-#define STORE_BATCH_MAX 512        /* rows per transaction */
-#define STORE_RETRY_MS 200         /* wait after a failed transaction */
+#define STORE_QUEUE_DEFAULT 16384    /* records waiting or promised */
+#define STORE_BATCH_MAX 512          /* rows per transaction */
+#define STORE_RETRY_MS 200           /* wait after a failed transaction */
 #define STORE_CLOSE_GIVE_UP_MS 10000 /* close stops retrying after this */
 #define STORE_SCHEMA_VERSION 1
 
 struct store_record {
-	int64_t ts_ms;            /* request start, ms since the epoch */
+	int64_t ts_ms; /* request start, ms since the epoch */
 	int64_t duration_ms;
 	char workspace[64];
 	char end_user[128];
@@ -37,25 +37,25 @@ struct store_record {
 	uint64_t cached_input_tokens;
 	uint64_t output_tokens;
 	uint64_t reasoning_tokens;
-	double units;             /* seconds, characters, images */
-	char unit_kind[16];       /* "" = NULL */
+	double units;       /* seconds, characters, images */
+	char unit_kind[16]; /* "" = NULL */
 	uint64_t cost_nanousd;
 	int estimated;
-	int forwarded;            /* the request reached the upstream */
+	int forwarded; /* the request reached the upstream */
 	char price_version[48];
 	char upstream_request_id[96];
-	char limit_hit[16];       /* "" = NULL */
-	char error[192];          /* "" = NULL */
+	char limit_hit[16]; /* "" = NULL */
+	char error[192];    /* "" = NULL */
 };
 
 struct store_stats {
-	uint64_t committed;       /* rows written */
-	uint64_t batches;         /* transactions committed */
-	uint64_t failures;        /* transactions that failed (retried) */
-	uint64_t refused;         /* reservations refused: queue full */
-	uint64_t lost;            /* rows given up at close */
-	size_t queued;            /* rows waiting */
-	size_t reserved;          /* slots promised */
+	uint64_t committed; /* rows written */
+	uint64_t batches;   /* transactions committed */
+	uint64_t failures;  /* transactions that failed (retried) */
+	uint64_t refused;   /* reservations refused: queue full */
+	uint64_t lost;      /* rows given up at close */
+	size_t queued;      /* rows waiting */
+	size_t reserved;    /* slots promised */
 	size_t capacity;
 	char last_error[256];
 };
@@ -67,7 +67,7 @@ struct store;
  * queue_max 0 means STORE_QUEUE_DEFAULT.  NULL with a message in err.
  */
 struct store *store_open(const char *path, size_t queue_max, char *err,
-    size_t errlen);
+                         size_t errlen);
 
 /* Reserves a queue slot for a request about to be admitted: 0, or -1
  * when the queue is full.  Any thread. */
@@ -94,7 +94,7 @@ uint64_t store_close(struct store *st); /* returns rows lost */
  * with store_reader_close. */
 struct store_reader;
 struct store_reader *store_reader_open(const char *path, char *err,
-    size_t errlen);
+                                       size_t errlen);
 void store_reader_close(struct store_reader *rd);
 
 /* Rows in `requests` (for health checks and tests). -1 on error. */

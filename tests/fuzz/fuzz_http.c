@@ -33,7 +33,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct proxy_http_callbacks cbs = {on_head, on_body,
-	    on_complete};
+	                                                on_complete};
 	size_t body = 0, used = 0;
 	struct proxy_http *p = proxy_http_new(1, &cbs, &body);
 	const char *d = (const char *)data;

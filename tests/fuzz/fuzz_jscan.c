@@ -7,7 +7,7 @@
 
 static void
 on_value(void *arg, const struct meter_jscan *js,
-    const struct meter_jscan_value *v)
+         const struct meter_jscan_value *v)
 {
 	uint64_t n;
 

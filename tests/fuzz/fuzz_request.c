@@ -17,12 +17,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t outlen;
 
 	if (meter_request_inspect(METER_EP_CHAT, (const char *)data, size, &rq,
-		&err, &off) == -1 || !rq.is_json)
+	                          &err, &off) == -1 ||
+	    !rq.is_json)
 		return 0;
 	if (meter_request_inject_usage(&rq, (const char *)data, size, &out,
-		&outlen) == 0) {
+	                               &outlen) == 0) {
 		if (meter_request_inspect(METER_EP_CHAT, out, outlen, &again,
-			&err, &off) == -1 ||
+		                          &err, &off) == -1 ||
 		    again.include_usage != 1)
 			__builtin_trap();
 		free(out);

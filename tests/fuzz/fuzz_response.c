@@ -40,7 +40,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const types[] = {"text/event-stream",
-	    "application/json"};
+	                                    "application/json"};
 	struct meter_response_opts o;
 	struct sink a = {0}, b = {0};
 	struct meter_usage ua, ub;

@@ -46,8 +46,8 @@ harness_fail(const char *file, int line, const char *fmt, ...)
 
 size_t
 harness_split_runs(const char *input, size_t len, void *ctx,
-    void (*reset)(void *), harness_feed_fn feed,
-    void (*check)(void *, const char *run))
+                   void (*reset)(void *), harness_feed_fn feed,
+                   void (*check)(void *, const char *run))
 {
 	char name[64];
 	size_t cut, i, runs = 0;

@@ -81,13 +81,13 @@ sb_str(const struct sbuf *b)
 struct rec {
 	struct meter_jscan *js;
 	struct sbuf log;
-	int feed_rc;    /* -1 once any feed returned -1 */
+	int feed_rc; /* -1 once any feed returned -1 */
 	int finish_rc;
 	/* the whole-input result, for split runs */
 	char *want_log;
 	int want_feed_rc, want_finish_rc;
 	/* optional path probes */
-	const char *probe;     /* meter_jscan_at(js, probe) hits are logged */
+	const char *probe; /* meter_jscan_at(js, probe) hits are logged */
 	int probe_hits;
 };
 
@@ -124,11 +124,11 @@ log_path(struct sbuf *b, const struct meter_jscan *js)
 
 static void
 rec_cb(void *arg, const struct meter_jscan *js,
-    const struct meter_jscan_value *v)
+       const struct meter_jscan_value *v)
 {
 	static const char *const ev[] = {"S", "{", "}", "[", "]"};
-	static const char *const kind[] = {"str", "num", "true", "false",
-	    "null", "c"};
+	static const char *const kind[] = {"str",   "num",  "true",
+	                                   "false", "null", "c"};
 	struct rec *r = arg;
 	char mb[24], sep[24], b[24], e[24];
 
@@ -144,8 +144,7 @@ rec_cb(void *arg, const struct meter_jscan *js,
 	case METER_JSCAN_SCALAR:
 		sb_printf(&r->log, " %s <", kind[v->kind]);
 		sb_add(&r->log, v->text, v->len);
-		sb_printf(&r->log, "> mb=%s sep=%s b=%s e=%s\n", mb, sep, b,
-		    e);
+		sb_printf(&r->log, "> mb=%s sep=%s b=%s e=%s\n", mb, sep, b, e);
 		break;
 	case METER_JSCAN_OBJ_BEGIN:
 	case METER_JSCAN_ARR_BEGIN:
@@ -153,7 +152,7 @@ rec_cb(void *arg, const struct meter_jscan *js,
 		break;
 	default:
 		sb_printf(&r->log, " sep=%s e=%s n=%llu\n", sep, e,
-		    (unsigned long long)v->count);
+		          (unsigned long long)v->count);
 		break;
 	}
 }
@@ -203,12 +202,13 @@ rec_check(void *arg, const char *run)
 
 	r->finish_rc = meter_jscan_finish(r->js);
 	if (strcmp(sb_str(&r->log), r->want_log) != 0 ||
-	    r->feed_rc != r->want_feed_rc ||
-	    r->finish_rc != r->want_finish_rc)
-		harness_fail(__FILE__, __LINE__,
+	    r->feed_rc != r->want_feed_rc || r->finish_rc != r->want_finish_rc)
+		harness_fail(
+		    __FILE__, __LINE__,
 		    "%s: log/result differs from the whole-input run:\n"
 		    "got (feed %d, finish %d):\n%s\nwant (feed %d, finish "
-		    "%d):\n%s", run, r->feed_rc, r->finish_rc, sb_str(&r->log),
+		    "%d):\n%s",
+		    run, r->feed_rc, r->finish_rc, sb_str(&r->log),
 		    r->want_feed_rc, r->want_finish_rc, r->want_log);
 }
 
@@ -219,7 +219,7 @@ rec_check(void *arg, const char *run)
  */
 static int
 run_vector(const char *in, size_t len, const char *want, int want_ok,
-    const char *probe, int *probe_hits)
+           const char *probe, int *probe_hits)
 {
 	struct rec r;
 	int ok;
@@ -232,12 +232,14 @@ run_vector(const char *in, size_t len, const char *want, int want_ok,
 	ok = r.feed_rc == 0 && r.finish_rc == 0;
 	if (want != NULL && strcmp(sb_str(&r.log), want) != 0)
 		harness_fail(__FILE__, __LINE__,
-		    "whole-input log:\n%s\nwant:\n%s", sb_str(&r.log), want);
+		             "whole-input log:\n%s\nwant:\n%s", sb_str(&r.log),
+		             want);
 	if (ok != want_ok)
-		harness_fail(__FILE__, __LINE__,
-		    "vector %.60s: expected %s, got feed %d finish %d (%s)",
-		    in, want_ok ? "valid" : "malformed", r.feed_rc,
-		    r.finish_rc, meter_jscan_error(r.js));
+		harness_fail(
+		    __FILE__, __LINE__,
+		    "vector %.60s: expected %s, got feed %d finish %d (%s)", in,
+		    want_ok ? "valid" : "malformed", r.feed_rc, r.finish_rc,
+		    meter_jscan_error(r.js));
 	if (probe_hits != NULL)
 		*probe_hits = r.probe_hits;
 	r.want_log = strdup(sb_str(&r.log));
@@ -258,17 +260,16 @@ TEST(meter_jscan_feed_nested_offsets)
 {
 	/*           0123456789012345678901234567890123456 */
 	const char *in = "{\"a\":1,\"b\":[true,{\"c\":\"x\"}],\"d\":null}";
-	const char *want =
-	    "{ $ mb=0 sep=- b=0 e=1\n"
-	    "S a num <1> mb=1 sep=- b=5 e=6\n"
-	    "[ b mb=7 sep=6 b=11 e=12\n"
-	    "S b.* true <true> mb=12 sep=- b=12 e=16\n"
-	    "{ b.* mb=17 sep=16 b=17 e=18\n"
-	    "S b.*.c str <x> mb=18 sep=- b=22 e=25\n"
-	    "} b.* sep=16 e=26 n=1\n"
-	    "] b sep=6 e=27 n=2\n"
-	    "S d null <null> mb=28 sep=27 b=32 e=36\n"
-	    "} $ sep=- e=37 n=3\n";
+	const char *want = "{ $ mb=0 sep=- b=0 e=1\n"
+	                   "S a num <1> mb=1 sep=- b=5 e=6\n"
+	                   "[ b mb=7 sep=6 b=11 e=12\n"
+	                   "S b.* true <true> mb=12 sep=- b=12 e=16\n"
+	                   "{ b.* mb=17 sep=16 b=17 e=18\n"
+	                   "S b.*.c str <x> mb=18 sep=- b=22 e=25\n"
+	                   "} b.* sep=16 e=26 n=1\n"
+	                   "] b sep=6 e=27 n=2\n"
+	                   "S d null <null> mb=28 sep=27 b=32 e=36\n"
+	                   "} $ sep=- e=37 n=3\n";
 
 	RUN(in, want, 1);
 }
@@ -277,15 +278,14 @@ TEST(meter_jscan_feed_whitespace_offsets)
 {
 	/* Whitespace between tokens shifts begin/end but not the member. */
 	const char *in = " {\n\t\"a\" : [ 1 , 22 ] ,\r\n \"b\":{ } } \n";
-	const char *want =
-	    "{ $ mb=1 sep=- b=1 e=2\n"
-	    "[ a mb=4 sep=- b=10 e=11\n"
-	    "S a.* num <1> mb=12 sep=- b=12 e=13\n"
-	    "S a.* num <22> mb=16 sep=14 b=16 e=18\n"
-	    "] a sep=- e=20 n=2\n"
-	    "{ b mb=25 sep=21 b=29 e=30\n"
-	    "} b sep=21 e=32 n=0\n"
-	    "} $ sep=- e=34 n=2\n";
+	const char *want = "{ $ mb=1 sep=- b=1 e=2\n"
+	                   "[ a mb=4 sep=- b=10 e=11\n"
+	                   "S a.* num <1> mb=12 sep=- b=12 e=13\n"
+	                   "S a.* num <22> mb=16 sep=14 b=16 e=18\n"
+	                   "] a sep=- e=20 n=2\n"
+	                   "{ b mb=25 sep=21 b=29 e=30\n"
+	                   "} b sep=21 e=32 n=0\n"
+	                   "} $ sep=- e=34 n=2\n";
 
 	RUN(in, want, 1);
 }
@@ -300,7 +300,8 @@ TEST(meter_jscan_feed_empty_containers)
 	    "] * sep=- e=3 n=0\n"
 	    "{ * mb=4 sep=3 b=4 e=5\n"
 	    "} * sep=3 e=6 n=0\n"
-	    "] $ sep=- e=7 n=2\n", 1);
+	    "] $ sep=- e=7 n=2\n",
+	    1);
 }
 
 TEST(meter_jscan_feed_string_escapes)
@@ -315,15 +316,15 @@ TEST(meter_jscan_feed_string_escapes)
 
 	RUN(in, want, 1);
 	/* Every escape JSON allows, and UTF-8 passes through. */
-	RUN("[\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u0041\\uFfFf\",\"\xc3\xa9\"]",
-	    NULL, 1);
+	RUN("[\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u0041\\uFfFf\",\"\xc3\xa9\"]", NULL,
+	    1);
 }
 
 TEST(meter_jscan_feed_usage_inside_string_is_text)
 {
 	/* The assistant quoting a usage object: one string, no members. */
 	const char *in = "{\"content\":\"x \\\"usage\\\":{\\\"prompt_tokens"
-			 "\\\":999} y\",\"n\":[\"\\\"usage\\\":{\"]}";
+	                 "\\\":999} y\",\"n\":[\"\\\"usage\\\":{\"]}";
 	int hits = -1;
 
 	run_vector(in, strlen(in), NULL, 1, "usage.prompt_tokens", &hits);
@@ -369,7 +370,7 @@ struct probe {
 
 static void
 probe_cb(void *arg, const struct meter_jscan *js,
-    const struct meter_jscan_value *v)
+         const struct meter_jscan_value *v)
 {
 	struct probe *p = arg;
 	size_t n = 0;
@@ -417,10 +418,10 @@ TEST(meter_jscan_at_paths)
 	js = meter_jscan_new(probe_cb, &p);
 	CHECK(meter_jscan_feed(js, in, strlen(in)) == 0);
 	CHECK(meter_jscan_finish(js) == 0);
-	CHECK(p.model == 1);           /* not usage.model */
+	CHECK(p.model == 1); /* not usage.model */
 	CHECK(p.usage_pt == 1);
 	CHECK(p.choices_content == 2);
-	CHECK(p.star_any == 3);        /* content, content, x */
+	CHECK(p.star_any == 3); /* content, content, x */
 	CHECK(p.root == 1);
 	CHECK(p.from1 == 1);
 	CHECK(p.resp_usage == 1);
@@ -433,7 +434,7 @@ struct deep {
 
 static void
 deep_cb(void *arg, const struct meter_jscan *js,
-    const struct meter_jscan_value *v)
+        const struct meter_jscan_value *v)
 {
 	struct deep *d = arg;
 	size_t n;
@@ -481,7 +482,7 @@ struct longkey {
 
 static void
 longkey_cb(void *arg, const struct meter_jscan *js,
-    const struct meter_jscan_value *v)
+           const struct meter_jscan_value *v)
 {
 	struct longkey *l = arg;
 	size_t n = 0;
@@ -526,7 +527,7 @@ struct scal {
 
 static void
 scal_cb(void *arg, const struct meter_jscan *js,
-    const struct meter_jscan_value *v)
+        const struct meter_jscan_value *v)
 {
 	struct scal *s = arg;
 
@@ -547,16 +548,16 @@ TEST(meter_jscan_uint_values)
 		int rc;
 		uint64_t v;
 	} cases[] = {
-		{"[0]", 0, 0},
-		{"[1200]", 0, 1200},
-		{"[10000000000000000000]", 0, 10000000000000000000ULL},
-		{"[18446744073709551616]", -1, 0},
-		{"[-1]", -1, 0},
-		{"[1.5]", -1, 0},
-		{"[1e3]", -1, 0},
-		{"[\"12\"]", -1, 0},
-		{"[true]", -1, 0},
-		{"[null]", -1, 0},
+	    {"[0]", 0, 0},
+	    {"[1200]", 0, 1200},
+	    {"[10000000000000000000]", 0, 10000000000000000000ULL},
+	    {"[18446744073709551616]", -1, 0},
+	    {"[-1]", -1, 0},
+	    {"[1.5]", -1, 0},
+	    {"[1e3]", -1, 0},
+	    {"[\"12\"]", -1, 0},
+	    {"[true]", -1, 0},
+	    {"[null]", -1, 0},
 	};
 	size_t i;
 
@@ -568,12 +569,12 @@ TEST(meter_jscan_uint_values)
 		memset(&s, 0, sizeof(s));
 		js = meter_jscan_new(scal_cb, &s);
 		CHECK(meter_jscan_feed(js, cases[i].json,
-		    strlen(cases[i].json)) == 0);
+		                       strlen(cases[i].json)) == 0);
 		CHECK(meter_jscan_finish(js) == 0);
 		CHECK(s.n == 1);
 		if (meter_jscan_uint(&s.last, &out) != cases[i].rc)
 			harness_fail(__FILE__, __LINE__, "uint(%s) rc",
-			    cases[i].json);
+			             cases[i].json);
 		else if (cases[i].rc == 0)
 			CHECK_U64(out, cases[i].v);
 		else
@@ -611,40 +612,40 @@ TEST(meter_jscan_feed_long_scalar_is_cut)
 TEST(meter_jscan_feed_malformed)
 {
 	static const char *const bad[] = {
-		"",                        /* nothing */
-		"   ",
-		"{\"a\":1} x",             /* trailing garbage */
-		"{\"a\":1}}",
-		"1 2",                     /* two roots */
-		"{}{}",
-		"{\"a\":tru}",             /* bad literals */
-		"[nul]",
-		"[falsy]",
-		"[trueX]",
-		"[True]",
-		"{\"a\":\"abc",            /* unterminated */
-		"{\"a\":\"abc\"",
-		"[1,2",
-		"{\"a\"",
-		"{\"a\":",
-		"\"\\u00",
-		"[\"a\x01b\"]",            /* control characters in strings */
-		"[\"a\nb\"]",
-		"{\"k\tk\":1}",
-		"[1,2}",                   /* mismatched brackets */
-		"{\"a\":1]",
-		"]",
-		"}",
-		"[1,]",                    /* other grammar errors */
-		"{\"a\":1,}",
-		"{,}",
-		"{\"a\" 1}",
-		"{a:1}",
-		"{\"a\"::1}",
-		"[1 2]",
-		"[\"\\x\"]",               /* bad escapes */
-		"[\"\\u12g4\"]",
-		"['a']",
+	    "", /* nothing */
+	    "   ",
+	    "{\"a\":1} x", /* trailing garbage */
+	    "{\"a\":1}}",
+	    "1 2", /* two roots */
+	    "{}{}",
+	    "{\"a\":tru}", /* bad literals */
+	    "[nul]",
+	    "[falsy]",
+	    "[trueX]",
+	    "[True]",
+	    "{\"a\":\"abc", /* unterminated */
+	    "{\"a\":\"abc\"",
+	    "[1,2",
+	    "{\"a\"",
+	    "{\"a\":",
+	    "\"\\u00",
+	    "[\"a\x01b\"]", /* control characters in strings */
+	    "[\"a\nb\"]",
+	    "{\"k\tk\":1}",
+	    "[1,2}", /* mismatched brackets */
+	    "{\"a\":1]",
+	    "]",
+	    "}",
+	    "[1,]", /* other grammar errors */
+	    "{\"a\":1,}",
+	    "{,}",
+	    "{\"a\" 1}",
+	    "{a:1}",
+	    "{\"a\"::1}",
+	    "[1 2]",
+	    "[\"\\x\"]", /* bad escapes */
+	    "[\"\\u12g4\"]",
+	    "['a']",
 	};
 	size_t i;
 
@@ -661,8 +662,8 @@ TEST(meter_jscan_feed_malformed_numbers)
 	 * a JSON object.
 	 */
 	static const char *const bad[] = {
-		"[-]", "[1.2.3]", "[01]", "[1-2]", "[1e]", "[.5]", "[+1]",
-		"[1.]", "[--1]",
+	    "[-]",  "[1.2.3]", "[01]", "[1-2]", "[1e]",
+	    "[.5]", "[+1]",    "[1.]", "[--1]",
 	};
 	size_t i;
 
@@ -728,7 +729,7 @@ struct big {
 
 static void
 big_cb(void *arg, const struct meter_jscan *js,
-    const struct meter_jscan_value *v)
+       const struct meter_jscan_value *v)
 {
 	struct big *b = arg;
 
@@ -778,8 +779,8 @@ TEST(meter_jscan_feed_200k_number_array)
 	js = meter_jscan_new(big_cb, &b);
 	rc |= meter_jscan_feed(js, "{\"embedding\":[", 14);
 	for (i = 0; i < 200000; i++) {
-		int k = snprintf(num, sizeof(num), "%s-0.%06d", i ? "," : "",
-		    i);
+		int k =
+		    snprintf(num, sizeof(num), "%s-0.%06d", i ? "," : "", i);
 
 		rc |= meter_jscan_feed(js, num, (size_t)k);
 	}

@@ -31,19 +31,19 @@ TEST(meter_price_parse_decimal_valid)
 		const char *s;
 		uint64_t nano;
 	} ok[] = {
-		{"0", 0},
-		{"2", 2000000000ULL},
-		{"2.125", 2125000000ULL},
-		{".5", 500000000ULL},
-		{"0.075", 75000000ULL},
-		{"10.00", 10000000000ULL},
-		{"0.000000001", 1},
-		{"1.123456789", 1123456789ULL},
-		{"0.0000005", 500},
-		{"007.50", 7500000000ULL},
-		{"1000000", 1000000000000000ULL},
-		/* the largest value a uint64_t holds */
-		{"18446744073.709551615", UINT64_MAX},
+	    {"0", 0},
+	    {"2", 2000000000ULL},
+	    {"2.125", 2125000000ULL},
+	    {".5", 500000000ULL},
+	    {"0.075", 75000000ULL},
+	    {"10.00", 10000000000ULL},
+	    {"0.000000001", 1},
+	    {"1.123456789", 1123456789ULL},
+	    {"0.0000005", 500},
+	    {"007.50", 7500000000ULL},
+	    {"1000000", 1000000000000000ULL},
+	    /* the largest value a uint64_t holds */
+	    {"18446744073.709551615", UINT64_MAX},
 	};
 	size_t i;
 
@@ -52,21 +52,22 @@ TEST(meter_price_parse_decimal_valid)
 
 		if (meter_price_parse_decimal(ok[i].s, &v) != 0)
 			harness_fail(__FILE__, __LINE__, "rejected \"%s\"",
-			    ok[i].s);
+			             ok[i].s);
 		else if (v != ok[i].nano)
 			harness_fail(__FILE__, __LINE__,
-			    "\"%s\" -> %llu, want %llu", ok[i].s,
-			    (unsigned long long)v,
-			    (unsigned long long)ok[i].nano);
+			             "\"%s\" -> %llu, want %llu", ok[i].s,
+			             (unsigned long long)v,
+			             (unsigned long long)ok[i].nano);
 	}
 }
 
 TEST(meter_price_parse_decimal_rejects_junk)
 {
 	static const char *const bad[] = {
-		"", ".", "abc", "1.2.3", "-1", "+1", "1e3", " 1", "1 ", "1,5",
-		"0x10", "1.5USD", "$1", "1.1234567891", "0.0000000001", "NaN",
-		"inf", "..5",
+	    "",     ".",      "abc", "1.2.3",        "-1",
+	    "+1",   "1e3",    " 1",  "1 ",           "1,5",
+	    "0x10", "1.5USD", "$1",  "1.1234567891", "0.0000000001",
+	    "NaN",  "inf",    "..5",
 	};
 	size_t i;
 
@@ -75,7 +76,7 @@ TEST(meter_price_parse_decimal_rejects_junk)
 
 		if (meter_price_parse_decimal(bad[i], &v) != -1)
 			harness_fail(__FILE__, __LINE__, "accepted \"%s\"",
-			    bad[i]);
+			             bad[i]);
 		CHECK_U64(v, 77); /* untouched on failure (STYLE.md §13) */
 	}
 }
@@ -89,8 +90,8 @@ TEST(meter_price_parse_decimal_rejects_overflow)
 	 * (0.29 USD/1M).
 	 */
 	static const char *const big[] = {
-		"18446744074", "18446744073.709551616", "99999999999",
-		"999999999999", "100000000000000000000",
+	    "18446744074",  "18446744073.709551616", "99999999999",
+	    "999999999999", "100000000000000000000",
 	};
 	size_t i;
 
@@ -100,8 +101,8 @@ TEST(meter_price_parse_decimal_rejects_overflow)
 
 		if (rc != -1)
 			harness_fail(__FILE__, __LINE__,
-			    "\"%s\" accepted as %llu", big[i],
-			    (unsigned long long)v);
+			             "\"%s\" accepted as %llu", big[i],
+			             (unsigned long long)v);
 	}
 }
 
@@ -134,8 +135,8 @@ usage(uint64_t in, uint64_t cached, uint64_t out)
 /* Costs model at tier and checks nano-USD, the matched key and tier. */
 static void
 check_cost(const struct meter_prices *p, const char *model, const char *tier,
-    const struct meter_usage *u, uint64_t want, const char *want_key,
-    const char *want_tier)
+           const struct meter_usage *u, uint64_t want, const char *want_key,
+           const char *want_tier)
 {
 	struct meter_cost c;
 
@@ -145,16 +146,17 @@ check_cost(const struct meter_prices *p, const char *model, const char *tier,
 		return;
 	}
 	if (c.nanousd != want)
-		harness_fail(__FILE__, __LINE__,
-		    "%s/%s: %llu nano-USD, want %llu", model,
-		    tier ? tier : "(null)", (unsigned long long)c.nanousd,
-		    (unsigned long long)want);
+		harness_fail(
+		    __FILE__, __LINE__, "%s/%s: %llu nano-USD, want %llu",
+		    model, tier ? tier : "(null)",
+		    (unsigned long long)c.nanousd, (unsigned long long)want);
 	if (c.matched == NULL || strcmp(c.matched, want_key) != 0)
-		harness_fail(__FILE__, __LINE__, "%s matched \"%s\", want \"%s\"",
-		    model, c.matched ? c.matched : "(null)", want_key);
+		harness_fail(__FILE__, __LINE__,
+		             "%s matched \"%s\", want \"%s\"", model,
+		             c.matched ? c.matched : "(null)", want_key);
 	if (c.tier == NULL || strcmp(c.tier, want_tier) != 0)
 		harness_fail(__FILE__, __LINE__, "%s tier \"%s\", want \"%s\"",
-		    model, c.tier ? c.tier : "(null)", want_tier);
+		             model, c.tier ? c.tier : "(null)", want_tier);
 }
 
 TEST(meter_prices_load_builtin_loads)
@@ -165,7 +167,7 @@ TEST(meter_prices_load_builtin_loads)
 		return;
 	CHECK(meter_prices_count(p) >= 40);
 	CHECK(meter_prices_version(p) != NULL &&
-	    meter_prices_version(p)[0] != '\0');
+	      meter_prices_version(p)[0] != '\0');
 	meter_prices_free(p);
 	meter_prices_free(NULL);
 }
@@ -189,11 +191,11 @@ TEST(meter_prices_cost_gpt_4o_mini)
 	if (p == NULL)
 		return;
 	check_cost(p, "gpt-4o-mini", NULL, &u, MINI_COST, "gpt-4o-mini",
-	    "standard");
+	           "standard");
 	check_cost(p, "gpt-4o-mini", "", &u, MINI_COST, "gpt-4o-mini",
-	    "standard");
+	           "standard");
 	check_cost(p, "gpt-4o-mini", "default", &u, MINI_COST, "gpt-4o-mini",
-	    "standard");
+	           "standard");
 	meter_prices_free(p);
 }
 
@@ -206,24 +208,24 @@ TEST(meter_prices_cost_snapshot_lookup)
 		return;
 	/* The response names the dated snapshot. */
 	check_cost(p, "gpt-4o-mini-2024-07-18", NULL, &u, MINI_COST,
-	    "gpt-4o-mini", "standard");
+	           "gpt-4o-mini", "standard");
 	/*
 	 * gpt-4o-2024-05-13 is $5 / $15, not gpt-4o's $2.50 / $10:
 	 *   1000 x 5000 + 500 x 15000 = 5000000 + 7500000 = 12500000
 	 */
 	check_cost(p, "gpt-4o-2024-05-13", NULL, &v, 12500000ULL,
-	    "gpt-4o-2024-05-13", "standard");
+	           "gpt-4o-2024-05-13", "standard");
 	/* gpt-4o-2024-08-06 is gpt-4o: 1000 x 2500 + 500 x 10000 = 7500000 */
 	check_cost(p, "gpt-4o-2024-08-06", NULL, &v, 7500000ULL, "gpt-4o",
-	    "standard");
+	           "standard");
 	/* -MMDD: gpt-3.5-turbo-0125 is gpt-3.5-turbo ($0.50 / $1.50):
 	 *   1000 x 500 + 500 x 1500 = 500000 + 750000 = 1250000 */
 	check_cost(p, "gpt-3.5-turbo-0125", NULL, &v, 1250000ULL,
-	    "gpt-3.5-turbo", "standard");
+	           "gpt-3.5-turbo", "standard");
 	/* ... but gpt-3.5-turbo-1106 has its own entry ($1 / $2):
 	 *   1000 x 1000 + 500 x 2000 = 2000000 */
 	check_cost(p, "gpt-3.5-turbo-1106", NULL, &v, 2000000ULL,
-	    "gpt-3.5-turbo-1106", "standard");
+	           "gpt-3.5-turbo-1106", "standard");
 	meter_prices_free(p);
 }
 
@@ -240,13 +242,13 @@ TEST(meter_prices_cost_fine_tuned)
 	 *   = 870000
 	 */
 	check_cost(p, "ft:gpt-4o-mini-2024-07-18:acme:x:abc123", NULL, &u,
-	    870000ULL, "ft:gpt-4o-mini-2024-07-18", "standard");
+	           870000ULL, "ft:gpt-4o-mini-2024-07-18", "standard");
 	check_cost(p, "ft:gpt-4o-mini-2024-07-18", NULL, &u, 870000ULL,
-	    "ft:gpt-4o-mini-2024-07-18", "standard");
+	           "ft:gpt-4o-mini-2024-07-18", "standard");
 	/* No ft: entry for the base: the base's own price (gpt-3.5-turbo-
 	 * 1106, $1 / $2). */
 	check_cost(p, "ft:gpt-3.5-turbo-1106:acme::abc123", NULL, &v,
-	    2000000ULL, "gpt-3.5-turbo-1106", "standard");
+	           2000000ULL, "gpt-3.5-turbo-1106", "standard");
 	meter_prices_free(p);
 }
 
@@ -255,8 +257,14 @@ TEST(meter_prices_cost_unknown_model)
 	struct meter_prices *p = builtin();
 	struct meter_usage u = usage(10, 0, 10);
 	static const char *const unknown[] = {
-		"", "foo", "gpt-4o-min", "gpt-4o-mini-", "ft:", "ft:unknown:a:b:c",
-		"text-embedding-4", "GPT-4O",
+	    "",
+	    "foo",
+	    "gpt-4o-min",
+	    "gpt-4o-mini-",
+	    "ft:",
+	    "ft:unknown:a:b:c",
+	    "text-embedding-4",
+	    "GPT-4O",
 	};
 	size_t i;
 
@@ -267,7 +275,7 @@ TEST(meter_prices_cost_unknown_model)
 
 		if (meter_prices_cost(p, unknown[i], NULL, &u, &c) != -1)
 			harness_fail(__FILE__, __LINE__, "priced \"%s\" as %s",
-			    unknown[i], c.matched);
+			             unknown[i], c.matched);
 		CHECK_U64(c.nanousd, 12345);
 	}
 	{
@@ -291,13 +299,13 @@ TEST(meter_prices_cost_service_tier)
 	 *   = 725000
 	 */
 	check_cost(p, "gpt-4o-mini-2024-07-18", "priority", &u, 725000ULL,
-	    "gpt-4o-mini", "priority");
+	           "gpt-4o-mini", "priority");
 	/* "fast" is reported for priority (wire §1.1, §9) */
 	check_cost(p, "gpt-4o-mini", "fast", &u, 725000ULL, "gpt-4o-mini",
-	    "priority");
+	           "priority");
 	/* gpt-4o-mini has no flex rates: standard */
 	check_cost(p, "gpt-4o-mini", "flex", &u, MINI_COST, "gpt-4o-mini",
-	    "standard");
+	           "standard");
 	/*
 	 * o3 flex: 1.00 / cached 0.25 / 4.00:
 	 *   800 x 1000 + 200 x 250 + 500 x 4000 = 800000 + 50000 + 2000000
@@ -329,15 +337,15 @@ TEST(meter_prices_cost_audio_tokens)
 	 *          total  32750000
 	 */
 	check_cost(p, "gpt-4o-audio-preview", NULL, &u, 32750000ULL,
-	    "gpt-4o-audio-preview", "standard");
-	check_cost(p, "gpt-4o-audio-preview-2024-12-17", NULL, &u,
-	    32750000ULL, "gpt-4o-audio-preview", "standard");
+	           "gpt-4o-audio-preview", "standard");
+	check_cost(p, "gpt-4o-audio-preview-2024-12-17", NULL, &u, 32750000ULL,
+	           "gpt-4o-audio-preview", "standard");
 	/*
 	 * A model without audio rates: every token at the text rate.
 	 * gpt-4o-mini: 1000 x 150 + 500 x 600 = 150000 + 300000 = 450000
 	 */
 	check_cost(p, "gpt-4o-mini", NULL, &u, 450000ULL, "gpt-4o-mini",
-	    "standard");
+	           "standard");
 	meter_prices_free(p);
 }
 
@@ -350,9 +358,9 @@ TEST(meter_prices_cost_embeddings_and_free_models)
 		return;
 	/* text-embedding-3-small 0.02 USD/1M: 8 x 20 = 160 */
 	check_cost(p, "text-embedding-3-small", NULL, &u, 160ULL,
-	    "text-embedding-3-small", "standard");
+	           "text-embedding-3-small", "standard");
 	check_cost(p, "omni-moderation-2024-09-26", NULL, &u, 0,
-	    "omni-moderation-2024-09-26", "standard");
+	           "omni-moderation-2024-09-26", "standard");
 	meter_prices_free(p);
 }
 
@@ -363,8 +371,8 @@ TEST(meter_prices_cost_rounds_half_up_once)
 	    "{\"version\":\"t1\",\"models\":{\"m\":{\"input\":\"0.0000005\","
 	    "\"output\":\"0.0000005\"}}}";
 	char err[256];
-	struct meter_prices *p = meter_prices_load(table, strlen(table), err,
-	    sizeof(err));
+	struct meter_prices *p =
+	    meter_prices_load(table, strlen(table), err, sizeof(err));
 	struct meter_usage u;
 
 	if (p == NULL) {
@@ -399,7 +407,7 @@ TEST(meter_prices_cost_large_counts_exact)
 	if (p == NULL)
 		return;
 	check_cost(p, "o1-pro", NULL, &u, 150000000000000000ULL, "o1-pro",
-	    "standard");
+	           "standard");
 	meter_prices_free(p);
 }
 
@@ -422,34 +430,37 @@ check_bad_table(const char *json, const char *n1, const char *n2)
 	if (err[0] == '\0')
 		harness_fail(__FILE__, __LINE__, "no message for %s", json);
 	if (n1 != NULL && strstr(err, n1) == NULL)
-		harness_fail(__FILE__, __LINE__, "\"%s\" does not name %s",
-		    err, n1);
+		harness_fail(__FILE__, __LINE__, "\"%s\" does not name %s", err,
+		             n1);
 	if (n2 != NULL && strstr(err, n2) == NULL)
-		harness_fail(__FILE__, __LINE__, "\"%s\" does not name %s",
-		    err, n2);
+		harness_fail(__FILE__, __LINE__, "\"%s\" does not name %s", err,
+		             n2);
 }
 
 TEST(meter_prices_load_rejects_bad_tables)
 {
 	check_bad_table("{\"models\":{\"ok\":{\"input\":\"1\"},"
-	    "\"gpt-x\":{\"input\":\"1\",\"colour\":\"2\"}}}", "gpt-x",
-	    "colour");
+	                "\"gpt-x\":{\"input\":\"1\",\"colour\":\"2\"}}}",
+	                "gpt-x", "colour");
 	check_bad_table("{\"models\":{\"gpt-y\":{\"output\":\"1\"}}}", "gpt-y",
-	    "input");
+	                "input");
 	check_bad_table("{\"models\":{\"gpt-z\":{\"input\":\"1.5USD\"}}}",
-	    "gpt-z", "input");
+	                "gpt-z", "input");
 	check_bad_table("{\"models\":{\"gpt-z\":{\"input\":\"1\","
-	    "\"output\":\"-2\"}}}", "gpt-z", "output");
+	                "\"output\":\"-2\"}}}",
+	                "gpt-z", "output");
 	check_bad_table("{\"models\":{\"gpt-z\":{\"input\":\"0.0000000001\"}}}",
-	    "gpt-z", "input");
+	                "gpt-z", "input");
 	check_bad_table("{\"models\":{\"m\":{\"input\":\"1\",\"priority\":"
-	    "{\"inptu\":\"2\"}}}}", "\"m\"", "inptu");
+	                "{\"inptu\":\"2\"}}}}",
+	                "\"m\"", "inptu");
 	check_bad_table("{\"models\":{\"m\":{\"input\":\"1\",\"flex\":"
-	    "\"cheap\"}}}", "\"m\"", "flex");
+	                "\"cheap\"}}}",
+	                "\"m\"", "flex");
 	check_bad_table("{\"models\":{\"m\":\"1.00\"}}", "\"m\"", NULL);
 	/* over METER_PRICE_MAX_USD_PER_M */
 	check_bad_table("{\"models\":{\"m\":{\"input\":\"1000001\"}}}", "\"m\"",
-	    "input");
+	                "input");
 	/* not a table at all */
 	check_bad_table("{\"models\":{}}", "models", NULL);
 	check_bad_table("{\"version\":\"x\"}", "models", NULL);
@@ -464,15 +475,15 @@ TEST(meter_prices_load_rejects_overflowing_rate)
 	 * not wrap around into a small valid rate (it once loaded as 0.29,
 	 * see meter_price_parse_decimal_rejects_overflow). */
 	check_bad_table("{\"models\":{\"m\":{\"input\":\"18446744074\"}}}",
-	    "\"m\"", "input");
+	                "\"m\"", "input");
 }
 
 TEST(meter_prices_load_version)
 {
 	static const char t[] = "{\"models\":{\"m\":{\"input\":\"1\"}}}";
 	char err[128];
-	struct meter_prices *p = meter_prices_load(t, strlen(t), err,
-	    sizeof(err));
+	struct meter_prices *p =
+	    meter_prices_load(t, strlen(t), err, sizeof(err));
 
 	if (p == NULL) {
 		harness_fail(__FILE__, __LINE__, "load: %s", err);
@@ -482,13 +493,13 @@ TEST(meter_prices_load_version)
 	CHECK(meter_prices_version(p)[0] != '\0');
 	CHECK_U64(meter_prices_count(p), 1);
 	{
-		struct meter_prices *q = meter_prices_load(t, strlen(t), err,
-		    sizeof(err));
+		struct meter_prices *q =
+		    meter_prices_load(t, strlen(t), err, sizeof(err));
 
 		CHECK(q != NULL);
 		if (q != NULL)
 			CHECK_STR(meter_prices_version(q),
-			    meter_prices_version(p));
+			          meter_prices_version(p));
 		meter_prices_free(q);
 	}
 	meter_prices_free(p);

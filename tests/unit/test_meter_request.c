@@ -65,23 +65,33 @@ TEST(meter_request_inspect_include_usage_states)
 	CHECK(inspect(METER_EP_CHAT, "{\"stream\":true}", &rq) == 0);
 	CHECK(rq.include_usage == -1);
 	CHECK(rq.stream_options.present == 0);
-	CHECK(inspect(METER_EP_CHAT, "{\"stream\":true,\"stream_options\":"
-	    "{\"include_usage\":false}}", &rq) == 0);
+	CHECK(inspect(METER_EP_CHAT,
+	              "{\"stream\":true,\"stream_options\":"
+	              "{\"include_usage\":false}}",
+	              &rq) == 0);
 	CHECK(rq.include_usage == 0);
-	CHECK(inspect(METER_EP_CHAT, "{\"stream\":true,\"stream_options\":"
-	    "{\"include_obfuscation\":false}}", &rq) == 0);
+	CHECK(inspect(METER_EP_CHAT,
+	              "{\"stream\":true,\"stream_options\":"
+	              "{\"include_obfuscation\":false}}",
+	              &rq) == 0);
 	CHECK(rq.include_usage == -1);
 	CHECK(rq.stream_options.present == 1);
-	CHECK(inspect(METER_EP_CHAT, "{\"stream\":true,\"stream_options\":"
-	    "null}", &rq) == 0);
+	CHECK(inspect(METER_EP_CHAT,
+	              "{\"stream\":true,\"stream_options\":"
+	              "null}",
+	              &rq) == 0);
 	CHECK(rq.include_usage == -1);
 	CHECK(rq.stream_options.present == 1);
-	CHECK(inspect(METER_EP_CHAT, "{\"stream_options\":{\"include_usage\""
-	    ":true},\"stream\":true}", &rq) == 0);
+	CHECK(inspect(METER_EP_CHAT,
+	              "{\"stream_options\":{\"include_usage\""
+	              ":true},\"stream\":true}",
+	              &rq) == 0);
 	CHECK(rq.include_usage == 1);
 	/* include_usage elsewhere is not the option. */
-	CHECK(inspect(METER_EP_CHAT, "{\"stream\":true,\"metadata\":"
-	    "{\"include_usage\":true},\"include_usage\":true}", &rq) == 0);
+	CHECK(inspect(METER_EP_CHAT,
+	              "{\"stream\":true,\"metadata\":"
+	              "{\"include_usage\":true},\"include_usage\":true}",
+	              &rq) == 0);
 	CHECK(rq.include_usage == -1);
 }
 
@@ -89,11 +99,11 @@ TEST(meter_request_inspect_max_output_tokens)
 {
 	struct meter_request rq;
 
-	CHECK(inspect(METER_EP_CHAT, "{\"max_completion_tokens\":4096}",
-	    &rq) == 0);
+	CHECK(inspect(METER_EP_CHAT, "{\"max_completion_tokens\":4096}", &rq) ==
+	      0);
 	CHECK_U64(rq.max_output_tokens, 4096);
-	CHECK(inspect(METER_EP_RESPONSES, "{\"max_output_tokens\":512}",
-	    &rq) == 0);
+	CHECK(inspect(METER_EP_RESPONSES, "{\"max_output_tokens\":512}", &rq) ==
+	      0);
 	CHECK_U64(rq.max_output_tokens, 512);
 	CHECK(inspect(METER_EP_COMPLETIONS, "{\"max_tokens\":7}", &rq) == 0);
 	CHECK_U64(rq.max_output_tokens, 7);
@@ -125,18 +135,24 @@ TEST(meter_request_inspect_end_user)
 	CHECK(inspect(METER_EP_CHAT, "{\"user\":\"alice\"}", &rq) == 0);
 	CHECK_STR(rq.end_user, "alice");
 	CHECK(inspect(METER_EP_RESPONSES, "{\"safety_identifier\":\"h-1\"}",
-	    &rq) == 0);
+	              &rq) == 0);
 	CHECK_STR(rq.end_user, "h-1");
 	/* safety_identifier replaces user, whatever the order. */
-	CHECK(inspect(METER_EP_CHAT, "{\"safety_identifier\":\"s\","
-	    "\"user\":\"u\"}", &rq) == 0);
+	CHECK(inspect(METER_EP_CHAT,
+	              "{\"safety_identifier\":\"s\","
+	              "\"user\":\"u\"}",
+	              &rq) == 0);
 	CHECK_STR(rq.end_user, "s");
-	CHECK(inspect(METER_EP_CHAT, "{\"user\":\"u\","
-	    "\"safety_identifier\":\"s\"}", &rq) == 0);
+	CHECK(inspect(METER_EP_CHAT,
+	              "{\"user\":\"u\","
+	              "\"safety_identifier\":\"s\"}",
+	              &rq) == 0);
 	CHECK_STR(rq.end_user, "s");
 	/* A nested "user" (a message role's name) is not the end user. */
-	CHECK(inspect(METER_EP_CHAT, "{\"messages\":[{\"role\":\"user\","
-	    "\"user\":\"nested\"}]}", &rq) == 0);
+	CHECK(inspect(METER_EP_CHAT,
+	              "{\"messages\":[{\"role\":\"user\","
+	              "\"user\":\"nested\"}]}",
+	              &rq) == 0);
 	CHECK_STR(rq.end_user, "");
 	/* Too long: cut to fit, still terminated. */
 	memset(longu, 'u', 250);
@@ -151,8 +167,10 @@ TEST(meter_request_inspect_background_and_stream)
 {
 	struct meter_request rq;
 
-	CHECK(inspect(METER_EP_RESPONSES, "{\"background\":true,"
-	    "\"stream\":false}", &rq) == 0);
+	CHECK(inspect(METER_EP_RESPONSES,
+	              "{\"background\":true,"
+	              "\"stream\":false}",
+	              &rq) == 0);
 	CHECK(rq.background == 1);
 	CHECK(rq.stream == 0);
 	CHECK(inspect(METER_EP_RESPONSES, "{\"background\":false}", &rq) == 0);
@@ -168,11 +186,13 @@ TEST(meter_request_inspect_top_level_only)
 {
 	struct meter_request rq;
 
-	CHECK(inspect(METER_EP_CHAT,
-	    "{\"messages\":[{\"role\":\"user\",\"model\":\"fake\","
-	    "\"stream\":true,\"content\":\"\\\"model\\\":\\\"trap\\\"\"}],"
-	    "\"model\":\"real\",\"tools\":[{\"n\":9,\"max_tokens\":5}]}",
-	    &rq) == 0);
+	CHECK(
+	    inspect(
+	        METER_EP_CHAT,
+	        "{\"messages\":[{\"role\":\"user\",\"model\":\"fake\","
+	        "\"stream\":true,\"content\":\"\\\"model\\\":\\\"trap\\\"\"}],"
+	        "\"model\":\"real\",\"tools\":[{\"n\":9,\"max_tokens\":5}]}",
+	        &rq) == 0);
 	CHECK_STR(rq.model, "real");
 	CHECK(rq.stream == 0);
 	CHECK_U64(rq.n, 1);
@@ -182,12 +202,8 @@ TEST(meter_request_inspect_top_level_only)
 TEST(meter_request_inspect_invalid_json)
 {
 	static const char *const bad[] = {
-		"{\"model\":",
-		"{\"model\":\"x\",}",
-		"{\"model\":\"x\"} trailing",
-		"not json",
-		"{\"a\":tru}",
-		"{",
+	    "{\"model\":", "{\"model\":\"x\",}", "{\"model\":\"x\"} trailing",
+	    "not json",    "{\"a\":tru}",        "{",
 	};
 	size_t i;
 
@@ -197,8 +213,9 @@ TEST(meter_request_inspect_invalid_json)
 		uint64_t off = 99999;
 
 		if (meter_request_inspect(METER_EP_CHAT, bad[i], strlen(bad[i]),
-		    &rq, &err, &off) != -1) {
-			harness_fail(__FILE__, __LINE__, "accepted: %s", bad[i]);
+		                          &rq, &err, &off) != -1) {
+			harness_fail(__FILE__, __LINE__, "accepted: %s",
+			             bad[i]);
 			continue;
 		}
 		CHECK(err != NULL && err[0] != '\0');
@@ -213,15 +230,15 @@ TEST(meter_request_inspect_invalid_json)
 		uint64_t off = 0;
 
 		CHECK(meter_request_inspect(METER_EP_CHAT, "{\"model\":\"x\",}",
-		    14, &rq, &err, &off) == -1);
+		                            14, &rq, &err, &off) == -1);
 		CHECK_U64(off, 13);
 	}
 }
 
 TEST(meter_request_inspect_non_object_root)
 {
-	static const char *const bad[] = {"[1,2]", "\"x\"", "42", "null",
-	    "true", "[{\"model\":\"x\"}]"};
+	static const char *const bad[] = {
+	    "[1,2]", "\"x\"", "42", "null", "true", "[{\"model\":\"x\"}]"};
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -230,7 +247,8 @@ TEST(meter_request_inspect_non_object_root)
 		uint64_t off = 0;
 
 		CHECK(meter_request_inspect(METER_EP_CHAT, bad[i],
-		    strlen(bad[i]), &rq, &err, &off) == -1);
+		                            strlen(bad[i]), &rq, &err,
+		                            &off) == -1);
 		CHECK(err != NULL);
 		CHECK(rq.is_json == 0);
 	}
@@ -244,7 +262,7 @@ TEST(meter_request_inspect_empty_body)
 
 	memset(&rq, 0xa5, sizeof(rq));
 	CHECK(meter_request_inspect(METER_EP_EMBEDDINGS, "", 0, &rq, &err,
-	    &off) == 0);
+	                            &off) == 0);
 	CHECK(rq.endpoint == METER_EP_EMBEDDINGS);
 	CHECK(rq.is_json == 0);
 	CHECK_STR(rq.model, "");
@@ -257,8 +275,8 @@ TEST(meter_request_inspect_empty_body)
 	CHECK(meter_request_needs_usage_injection(&rq) == 0);
 	CHECK(meter_request_estimate_input(&rq) >= 1);
 	/* Whitespace only is not an empty body: it is not an object. */
-	CHECK(meter_request_inspect(METER_EP_CHAT, "  ", 2, &rq, &err, &off)
-	    == -1);
+	CHECK(meter_request_inspect(METER_EP_CHAT, "  ", 2, &rq, &err, &off) ==
+	      -1);
 }
 
 TEST(meter_request_needs_usage_injection_cases)
@@ -268,21 +286,25 @@ TEST(meter_request_needs_usage_injection_cases)
 		const char *body;
 		int want;
 	} cases[] = {
-		{METER_EP_CHAT, "{\"stream\":true}", 1},
-		{METER_EP_CHAT, "{\"stream\":true,\"stream_options\":null}", 1},
-		{METER_EP_CHAT, "{\"stream\":true,\"stream_options\":{}}", 1},
-		{METER_EP_CHAT, "{\"stream\":true,\"stream_options\":"
-		    "{\"include_usage\":false}}", 1},
-		{METER_EP_CHAT, "{\"stream\":true,\"stream_options\":"
-		    "{\"include_usage\":true}}", 0},
-		{METER_EP_CHAT, "{\"stream\":false}", 0},
-		{METER_EP_CHAT, "{}", 0},
-		/* legacy completions take the same stream_options (wire §2) */
-		{METER_EP_COMPLETIONS, "{\"stream\":true}", 1},
-		/* Responses always sends usage; embeddings never stream */
-		{METER_EP_RESPONSES, "{\"stream\":true}", 0},
-		{METER_EP_EMBEDDINGS, "{\"stream\":true}", 0},
-		{METER_EP_OTHER, "{\"stream\":true}", 0},
+	    {METER_EP_CHAT, "{\"stream\":true}", 1},
+	    {METER_EP_CHAT, "{\"stream\":true,\"stream_options\":null}", 1},
+	    {METER_EP_CHAT, "{\"stream\":true,\"stream_options\":{}}", 1},
+	    {METER_EP_CHAT,
+	     "{\"stream\":true,\"stream_options\":"
+	     "{\"include_usage\":false}}",
+	     1},
+	    {METER_EP_CHAT,
+	     "{\"stream\":true,\"stream_options\":"
+	     "{\"include_usage\":true}}",
+	     0},
+	    {METER_EP_CHAT, "{\"stream\":false}", 0},
+	    {METER_EP_CHAT, "{}", 0},
+	    /* legacy completions take the same stream_options (wire §2) */
+	    {METER_EP_COMPLETIONS, "{\"stream\":true}", 1},
+	    /* Responses always sends usage; embeddings never stream */
+	    {METER_EP_RESPONSES, "{\"stream\":true}", 0},
+	    {METER_EP_EMBEDDINGS, "{\"stream\":true}", 0},
+	    {METER_EP_OTHER, "{\"stream\":true}", 0},
 	};
 	size_t i;
 
@@ -292,9 +314,9 @@ TEST(meter_request_needs_usage_injection_cases)
 		CHECK(inspect(cases[i].ep, cases[i].body, &rq) == 0);
 		if (meter_request_needs_usage_injection(&rq) != cases[i].want)
 			harness_fail(__FILE__, __LINE__,
-			    "needs_usage_injection(%s, %s) != %d",
-			    meter_endpoint_name(cases[i].ep), cases[i].body,
-			    cases[i].want);
+			             "needs_usage_injection(%s, %s) != %d",
+			             meter_endpoint_name(cases[i].ep),
+			             cases[i].body, cases[i].want);
 	}
 }
 
@@ -330,12 +352,13 @@ check_inject(const char *body, uint64_t span_begin, uint64_t span_end)
 	if (span_end == 0) {
 		if (pre + suf != len)
 			harness_fail(__FILE__, __LINE__,
-			    "not a pure insertion: %s -> %s", body, out);
+			             "not a pure insertion: %s -> %s", body,
+			             out);
 	} else if (pre < span_begin || len - suf > span_end) {
 		harness_fail(__FILE__, __LINE__,
-		    "bytes changed outside [%llu,%llu): %s -> %s",
-		    (unsigned long long)span_begin,
-		    (unsigned long long)span_end, body, out);
+		             "bytes changed outside [%llu,%llu): %s -> %s",
+		             (unsigned long long)span_begin,
+		             (unsigned long long)span_end, body, out);
 	}
 	if (inspect(METER_EP_CHAT, out, &rq2) != 0) {
 		harness_fail(__FILE__, __LINE__, "result is not JSON: %s", out);
@@ -360,7 +383,8 @@ off_of(const char *body, const char *needle)
 TEST(meter_request_inject_usage_absent)
 {
 	check_inject("{\"model\":\"gpt-4o-mini\",\"stream\":true,"
-	    "\"messages\":[{\"role\":\"user\",\"content\":\"hi }\"}]}", 0, 0);
+	             "\"messages\":[{\"role\":\"user\",\"content\":\"hi }\"}]}",
+	             0, 0);
 	check_inject("{ \"stream\" : true ,\n  \"model\": \"m\"\n}\n", 0, 0);
 	check_inject("\n\t{\"stream\":true}  ", 0, 0);
 }
@@ -369,21 +393,24 @@ TEST(meter_request_inject_usage_empty_object)
 {
 	check_inject("{\"stream\":true,\"stream_options\":{}}", 0, 0);
 	check_inject("{\"stream\":true,\"stream_options\":{ \n },\"model\":"
-	    "\"m\"}", 0, 0);
+	             "\"m\"}",
+	             0, 0);
 }
 
 TEST(meter_request_inject_usage_object_without_include_usage)
 {
 	check_inject("{\"stream\":true,\"stream_options\":"
-	    "{\"include_obfuscation\":false}}", 0, 0);
+	             "{\"include_obfuscation\":false}}",
+	             0, 0);
 	check_inject("{\"stream_options\": { \"include_obfuscation\" : false ,"
-	    " \"x\":[1,{}] },\"stream\":true,\"model\":\"m\"}", 0, 0);
+	             " \"x\":[1,{}] },\"stream\":true,\"model\":\"m\"}",
+	             0, 0);
 }
 
 TEST(meter_request_inject_usage_null)
 {
 	const char *b = "{\"stream\":true,\"stream_options\":null,\"model\":"
-			"\"m\"}";
+	                "\"m\"}";
 	uint64_t at = off_of(b, "null");
 
 	check_inject(b, at, at + 4);
@@ -392,7 +419,7 @@ TEST(meter_request_inject_usage_null)
 TEST(meter_request_inject_usage_false)
 {
 	const char *b = "{\"stream\":true,\"stream_options\":{\"include_usage"
-			"\":false,\"include_obfuscation\":true}}";
+	                "\":false,\"include_obfuscation\":true}}";
 	uint64_t at = off_of(b, "false");
 
 	check_inject(b, at, at + 5);
@@ -410,23 +437,29 @@ TEST(meter_request_estimate_input_never_zero)
 	CHECK(meter_request_estimate_input(&rq) >= 1);
 	CHECK(inspect(METER_EP_CHAT, "{\"model\":\"m\"}", &rq) == 0);
 	CHECK(meter_request_estimate_input(&rq) >= 1);
-	CHECK(inspect(METER_EP_CHAT, "{\"messages\":[{\"role\":\"user\","
-	    "\"content\":\"\"}]}", &rq) == 0);
+	CHECK(inspect(METER_EP_CHAT,
+	              "{\"messages\":[{\"role\":\"user\","
+	              "\"content\":\"\"}]}",
+	              &rq) == 0);
 	CHECK(meter_request_estimate_input(&rq) >= 1);
 	/* More prompt text, a larger estimate. */
-	CHECK(inspect(METER_EP_CHAT, "{\"messages\":[{\"role\":\"user\","
-	    "\"content\":\"hello\"}]}", &rq) == 0);
-	snprintf(body, sizeof(body), "{\"messages\":[{\"role\":\"user\","
-	    "\"content\":\"%2000d\"}]}", 1);
+	CHECK(inspect(METER_EP_CHAT,
+	              "{\"messages\":[{\"role\":\"user\","
+	              "\"content\":\"hello\"}]}",
+	              &rq) == 0);
+	snprintf(body, sizeof(body),
+	         "{\"messages\":[{\"role\":\"user\","
+	         "\"content\":\"%2000d\"}]}",
+	         1);
 	CHECK(inspect(METER_EP_CHAT, body, &big) == 0);
 	CHECK(meter_request_estimate_input(&big) >
-	    meter_request_estimate_input(&rq));
+	      meter_request_estimate_input(&rq));
 	CHECK(meter_request_estimate_input(&big) >= 2000 / 8);
 	/* Token-id prompts count their tokens. */
 	CHECK(inspect(METER_EP_COMPLETIONS, "{\"prompt\":[1,2,3,4,5,6,7,8]}",
-	    &rq) == 0);
+	              &rq) == 0);
 	CHECK(meter_request_estimate_input(&rq) >= 8);
 	CHECK(inspect(METER_EP_EMBEDDINGS, "{\"input\":[[1,2],[3,4,5]]}",
-	    &rq) == 0);
+	              &rq) == 0);
 	CHECK(meter_request_estimate_input(&rq) >= 5);
 }

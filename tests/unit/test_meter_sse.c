@@ -78,12 +78,12 @@ sb_str(const struct sbuf *b)
 
 struct srec {
 	struct meter_sse *sse;
-	int log_lines;        /* log data_line offsets */
+	int log_lines; /* log data_line offsets */
 	struct sbuf log;
-	struct sbuf data;     /* data of the event in progress */
+	struct sbuf data; /* data of the event in progress */
 	int dispatches;
 	uint64_t fed;
-	const char *want;     /* expected log after finish */
+	const char *want; /* expected log after finish */
 	uint64_t want_offset;
 };
 
@@ -106,7 +106,7 @@ on_data(void *arg, const char *buf, size_t len)
 
 static void
 on_dispatch(void *arg, const char *type, size_t typelen, int has_data,
-    uint64_t end)
+            uint64_t end)
 {
 	struct srec *r = arg;
 
@@ -114,14 +114,13 @@ on_dispatch(void *arg, const char *type, size_t typelen, int has_data,
 	sb_add(&r->log, type, typelen);
 	sb_add(&r->log, ">{", 2);
 	sb_add(&r->log, sb_str(&r->data), r->data.len);
-	sb_printf(&r->log, "} d=%d @%llu\n", has_data,
-	    (unsigned long long)end);
+	sb_printf(&r->log, "} d=%d @%llu\n", has_data, (unsigned long long)end);
 	sb_clear(&r->data);
 	r->dispatches++;
 }
 
-static const struct meter_sse_callbacks rec_cbs = {
-	on_data_line, on_data, on_dispatch};
+static const struct meter_sse_callbacks rec_cbs = {on_data_line, on_data,
+                                                   on_dispatch};
 
 static void
 srec_reset(void *arg)
@@ -151,15 +150,17 @@ srec_feed(void *arg, const char *p, size_t n)
 
 		if (k == 0 || k > n) {
 			harness_fail(__FILE__, __LINE__,
-			    "meter_sse_feed consumed %zu of %zu", k, n);
+			             "meter_sse_feed consumed %zu of %zu", k,
+			             n);
 			return;
 		}
 		if (r->dispatches - before > 1)
 			harness_fail(__FILE__, __LINE__,
-			    "%d dispatches in one feed call",
-			    r->dispatches - before);
+			             "%d dispatches in one feed call",
+			             r->dispatches - before);
 		if (k < n && r->dispatches - before != 1)
-			harness_fail(__FILE__, __LINE__,
+			harness_fail(
+			    __FILE__, __LINE__,
 			    "feed stopped at %zu of %zu without a dispatch", k,
 			    n);
 		r->fed += k;
@@ -184,13 +185,13 @@ srec_check(void *arg, const char *run)
 	srec_finish(r);
 	if (strcmp(sb_str(&r->log), r->want) != 0)
 		harness_fail(__FILE__, __LINE__, "%s:\ngot:\n%s\nwant:\n%s",
-		    run, sb_str(&r->log), r->want);
+		             run, sb_str(&r->log), r->want);
 	if (meter_sse_offset(r->sse) != r->fed || r->fed != r->want_offset)
 		harness_fail(__FILE__, __LINE__,
-		    "%s: offset %llu, fed %llu, want %llu", run,
-		    (unsigned long long)meter_sse_offset(r->sse),
-		    (unsigned long long)r->fed,
-		    (unsigned long long)r->want_offset);
+		             "%s: offset %llu, fed %llu, want %llu", run,
+		             (unsigned long long)meter_sse_offset(r->sse),
+		             (unsigned long long)r->fed,
+		             (unsigned long long)r->want_offset);
 }
 
 /* Whole, every split, byte by byte: all must log `want`. */
@@ -263,8 +264,7 @@ TEST(meter_sse_feed_line_endings)
 	    "L6 E<>{x} d=1 @10\n"
 	    "L17 E<>{y} d=1 @21\n");
 	/* Mixed, inside one event. */
-	RUN("data: a\r\ndata: b\rdata: c\n\r\n", 0,
-	    "E<>{a\nb\nc} d=1 @26\n");
+	RUN("data: a\r\ndata: b\rdata: c\n\r\n", 0, "E<>{a\nb\nc} d=1 @26\n");
 	/* CR then LF across events: CR CR LF is two line ends, not three. */
 	RUN("data: a\r\r\ndata: b\n\n", 0,
 	    "E<>{a} d=1 @9\n"
@@ -314,8 +314,8 @@ TEST(meter_sse_feed_long_event_type_is_cut)
 	e120[120] = '\0';
 	snprintf(in, sizeof(in), "event: %s\ndata: 1\n\ndata: 2\n\n", e120);
 	snprintf(want, sizeof(want), "E<%.*s>{1} d=1 @%zu\nE<>{2} d=1 @%zu\n",
-	    METER_SSE_MAX_EVENT_TYPE, e120, (size_t)(7 + 120 + 1 + 8 + 1),
-	    (size_t)(7 + 120 + 1 + 8 + 1 + 9));
+	         METER_SSE_MAX_EVENT_TYPE, e120, (size_t)(7 + 120 + 1 + 8 + 1),
+	         (size_t)(7 + 120 + 1 + 8 + 1 + 9));
 	RUN(in, 0, want);
 }
 
@@ -323,8 +323,7 @@ TEST(meter_sse_feed_long_field_name_ignored)
 {
 	/* Longer than METER_SSE_MAX_FIELD: never "data", even as prefix. */
 	RUN("dataaaaaaaaaaaaaaaaaaaaaaaa: v\n\n", 0, "E<>{} d=0 @32\n");
-	RUN("data_padding_to_exceed_16: v\ndata: w\n\n", 0,
-	    "E<>{w} d=1 @38\n");
+	RUN("data_padding_to_exceed_16: v\ndata: w\n\n", 0, "E<>{w} d=1 @38\n");
 }
 
 TEST(meter_sse_feed_stops_after_each_dispatch)
@@ -347,7 +346,7 @@ TEST(meter_sse_feed_stops_after_each_dispatch)
 	CHECK(r.dispatches == 3);
 	CHECK_U64(meter_sse_offset(r.sse), strlen(in));
 	CHECK_STR(sb_str(&r.log),
-	    "E<>{a} d=1 @9\nE<>{b} d=1 @18\nE<>{} d=0 @23\n");
+	          "E<>{a} d=1 @9\nE<>{b} d=1 @18\nE<>{} d=0 @23\n");
 	/* No event: everything is consumed at once. */
 	k = meter_sse_feed(r.sse, "data: partial", 13);
 	CHECK_U64(k, 13);

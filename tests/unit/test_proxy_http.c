@@ -82,20 +82,20 @@ sb_str(const struct sbuf *b)
 struct hrec {
 	struct proxy_http *p;
 	int is_request;
-	int head_ret;        /* what on_head returns */
-	int body_ret;        /* what on_body returns */
-	int eof;             /* call proxy_http_eof at the end */
+	int head_ret; /* what on_head returns */
+	int body_ret; /* what on_body returns */
+	int eof;      /* call proxy_http_eof at the end */
 	struct sbuf log;
 	struct sbuf body;
-	int failed;          /* a feed returned ERROR/TOO_LARGE/STOPPED */
+	int failed; /* a feed returned ERROR/TOO_LARGE/STOPPED */
 	enum proxy_http_rc last_rc;
 	int completes;
 	const char *want;
 	enum proxy_http_rc want_rc;
 };
 
-static const char *const rc_names[] = {"OK", "PAUSED", "ERROR",
-    "TOO_LARGE", "STOPPED"};
+static const char *const rc_names[] = {"OK", "PAUSED", "ERROR", "TOO_LARGE",
+                                       "STOPPED"};
 
 static int
 h_on_head(void *arg, struct proxy_http_head *h)
@@ -109,9 +109,9 @@ h_on_head(void *arg, struct proxy_http_head *h)
 		sb_printf(&r->log, "HEAD %d ", h->status);
 	sb_add(&r->log, h->buf + h->target_off, h->target_len);
 	sb_printf(&r->log, " nf=%d chunked=%d len=%d/%llu ka=%d v=%d.%d\n",
-	    h->nf, h->chunked, h->has_length,
-	    (unsigned long long)h->content_length, h->keep_alive, h->major,
-	    h->minor);
+	          h->nf, h->chunked, h->has_length,
+	          (unsigned long long)h->content_length, h->keep_alive,
+	          h->major, h->minor);
 	for (i = 0; i < h->nf; i++) {
 		size_t nl, vl;
 		const char *n = proxy_http_field_name(h, i, &nl);
@@ -150,7 +150,7 @@ h_on_complete(void *arg)
 }
 
 static const struct proxy_http_callbacks h_cbs = {h_on_head, h_on_body,
-    h_on_complete};
+                                                  h_on_complete};
 
 static void
 h_reset(void *arg)
@@ -180,7 +180,7 @@ h_feed(void *arg, const char *p, size_t n)
 
 		if (used > n) {
 			harness_fail(__FILE__, __LINE__, "used %zu of %zu",
-			    used, n);
+			             used, n);
 			used = n;
 		}
 		r->last_rc = rc;
@@ -189,7 +189,7 @@ h_feed(void *arg, const char *p, size_t n)
 		} else if (rc == PROXY_HTTP_OK) {
 			if (used != n)
 				harness_fail(__FILE__, __LINE__,
-				    "OK but used %zu of %zu", used, n);
+				             "OK but used %zu of %zu", used, n);
 			used = n;
 		} else {
 			r->failed = 1;
@@ -225,7 +225,7 @@ h_check(void *arg, const char *run)
 	h_finish(r);
 	if (strcmp(sb_str(&r->log), r->want) != 0)
 		harness_fail(__FILE__, __LINE__, "%s:\ngot:\n%s\nwant:\n%s",
-		    run, sb_str(&r->log), r->want);
+		             run, sb_str(&r->log), r->want);
 }
 
 static void
@@ -243,7 +243,7 @@ h_done(struct hrec *r)
  */
 static void
 run_http(int is_request, int head_ret, int eof, const char *in, size_t len,
-    const char *want, enum proxy_http_rc want_rc)
+         const char *want, enum proxy_http_rc want_rc)
 {
 	struct hrec r;
 	char *whole = NULL;
@@ -258,12 +258,14 @@ run_http(int is_request, int head_ret, int eof, const char *in, size_t len,
 	h_finish(&r);
 	if (want != NULL && strcmp(sb_str(&r.log), want) != 0)
 		harness_fail(__FILE__, __LINE__, "whole:\ngot:\n%s\nwant:\n%s",
-		    sb_str(&r.log), want);
+		             sb_str(&r.log), want);
 	if (want_rc == PROXY_HTTP_OK ? r.failed
-				     : (!r.failed || r.last_rc != want_rc))
-		harness_fail(__FILE__, __LINE__, "%.40s...: result %s, want %s "
-		    "(%s)", in, rc_names[r.last_rc], rc_names[want_rc],
-		    proxy_http_error(r.p));
+	                             : (!r.failed || r.last_rc != want_rc))
+		harness_fail(__FILE__, __LINE__,
+		             "%.40s...: result %s, want %s "
+		             "(%s)",
+		             in, rc_names[r.last_rc], rc_names[want_rc],
+		             proxy_http_error(r.p));
 	whole = strdup(sb_str(&r.log));
 	r.want = whole;
 	harness_split_runs(in, len, &r, h_reset, h_feed, h_check);
@@ -271,16 +273,15 @@ run_http(int is_request, int head_ret, int eof, const char *in, size_t len,
 	free(whole);
 }
 
-#define RUN(isreq, in, want, rc)                                            \
-	run_http(isreq, 0, 0, in, strlen(in), want, rc)
+#define RUN(isreq, in, want, rc) run_http(isreq, 0, 0, in, strlen(in), want, rc)
 
 /* --- requests --------------------------------------------------------- */
 
-#define REQ1                                                                \
-	"POST /v1/chat/completions HTTP/1.1\r\nHost: api\r\n"               \
+#define REQ1                                                                   \
+	"POST /v1/chat/completions HTTP/1.1\r\nHost: api\r\n"                  \
 	"Content-Length: 5\r\n\r\nhello"
-#define REQ2                                                                \
-	"GET /v1/models?x=1 HTTP/1.1\r\nHost: api\r\n"                      \
+#define REQ2                                                                   \
+	"GET /v1/models?x=1 HTTP/1.1\r\nHost: api\r\n"                         \
 	"Connection: close\r\n\r\n"
 
 TEST(proxy_http_feed_request_callbacks)
@@ -289,12 +290,14 @@ TEST(proxy_http_feed_request_callbacks)
 	    "HEAD POST /v1/chat/completions nf=2 chunked=0 len=1/5 ka=1 v=1.1\n"
 	    " Host=api\n"
 	    " Content-Length=5\n"
-	    "BODY hello\nDONE\n", PROXY_HTTP_OK);
+	    "BODY hello\nDONE\n",
+	    PROXY_HTTP_OK);
 	RUN(1, "GET / HTTP/1.0\r\nX-Empty:\r\nX-Sp:   v\r\n\r\n",
 	    "HEAD GET / nf=2 chunked=0 len=0/0 ka=0 v=1.0\n"
 	    " X-Empty=\n"
 	    " X-Sp=v\n"
-	    "BODY \nDONE\n", PROXY_HTTP_OK);
+	    "BODY \nDONE\n",
+	    PROXY_HTTP_OK);
 }
 
 TEST(proxy_http_feed_pipelined_pauses)
@@ -307,8 +310,7 @@ TEST(proxy_http_feed_pipelined_pauses)
 	memset(&r, 0, sizeof(r));
 	r.is_request = 1;
 	h_reset(&r);
-	CHECK(proxy_http_feed(r.p, in, strlen(in), &used) ==
-	    PROXY_HTTP_PAUSED);
+	CHECK(proxy_http_feed(r.p, in, strlen(in), &used) == PROXY_HTTP_PAUSED);
 	CHECK_U64(used, first);
 	CHECK(r.completes == 1);
 	CHECK(proxy_http_in_message(r.p) == 0);
@@ -316,7 +318,7 @@ TEST(proxy_http_feed_pipelined_pauses)
 	/* ... resume, and the second follows. */
 	proxy_http_resume(r.p);
 	CHECK(proxy_http_feed(r.p, in + first, strlen(in) - first, &used) ==
-	    PROXY_HTTP_PAUSED);
+	      PROXY_HTTP_PAUSED);
 	CHECK_U64(used, strlen(in) - first);
 	CHECK(r.completes == 2);
 	CHECK_STR(proxy_http_head(r.p)->method, "GET");
@@ -331,21 +333,25 @@ TEST(proxy_http_feed_pipelined_pauses)
 	    "HEAD GET /v1/models?x=1 nf=2 chunked=0 len=0/0 ka=0 v=1.1\n"
 	    " Host=api\n"
 	    " Connection=close\n"
-	    "BODY \nDONE\n", PROXY_HTTP_OK);
+	    "BODY \nDONE\n",
+	    PROXY_HTTP_OK);
 }
 
 TEST(proxy_http_feed_chunked_body)
 {
-	RUN(1, "POST /v1/embeddings HTTP/1.1\r\nHost: a\r\n"
+	RUN(1,
+	    "POST /v1/embeddings HTTP/1.1\r\nHost: a\r\n"
 	    "Transfer-Encoding: chunked\r\n\r\n"
 	    "5\r\nhello\r\n6;ext=1\r\n world\r\nA\r\n0123456789\r\n"
 	    "0\r\n\r\n",
 	    "HEAD POST /v1/embeddings nf=2 chunked=1 len=0/0 ka=1 v=1.1\n"
 	    " Host=a\n"
 	    " Transfer-Encoding=chunked\n"
-	    "BODY hello world0123456789\nDONE\n", PROXY_HTTP_OK);
+	    "BODY hello world0123456789\nDONE\n",
+	    PROXY_HTTP_OK);
 	/* with a trailer section, then a pipelined request */
-	RUN(1, "POST /v1/embeddings HTTP/1.1\r\nHost: a\r\n"
+	RUN(1,
+	    "POST /v1/embeddings HTTP/1.1\r\nHost: a\r\n"
 	    "Transfer-Encoding: chunked\r\n\r\n"
 	    "3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n"
 	    "GET /v1/models HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -355,65 +361,80 @@ TEST(proxy_http_feed_chunked_body)
 	    "BODY abc\nDONE\n"
 	    "HEAD GET /v1/models nf=1 chunked=0 len=0/0 ka=1 v=1.1\n"
 	    " Host=a\n"
-	    "BODY \nDONE\n", PROXY_HTTP_OK);
+	    "BODY \nDONE\n",
+	    PROXY_HTTP_OK);
 }
 
 TEST(proxy_http_feed_chunked_response)
 {
-	RUN(0, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+	RUN(0,
+	    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
 	    "Transfer-Encoding: chunked\r\n\r\n"
 	    "9\r\ndata: x\n\n\r\ne\r\ndata: [DONE]\n\n\r\n0\r\n\r\n",
 	    "HEAD 200 OK nf=2 chunked=1 len=0/0 ka=1 v=1.1\n"
 	    " Content-Type=text/event-stream\n"
 	    " Transfer-Encoding=chunked\n"
-	    "BODY data: x\n\ndata: [DONE]\n\n\nDONE\n", PROXY_HTTP_OK);
+	    "BODY data: x\n\ndata: [DONE]\n\n\nDONE\n",
+	    PROXY_HTTP_OK);
 }
 
 /* --- smuggling and malformed ----------------------------------------- */
 
 TEST(proxy_http_feed_content_length_and_chunked)
 {
-	RUN(1, "POST /v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+	RUN(1,
+	    "POST /v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
 	    "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nhello",
 	    NULL, PROXY_HTTP_ERROR);
-	RUN(1, "POST /v1/x HTTP/1.1\r\nHost: a\r\n"
+	RUN(1,
+	    "POST /v1/x HTTP/1.1\r\nHost: a\r\n"
 	    "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
-	    "0\r\n\r\nhello", NULL, PROXY_HTTP_ERROR);
+	    "0\r\n\r\nhello",
+	    NULL, PROXY_HTTP_ERROR);
 }
 
 TEST(proxy_http_feed_other_smuggling)
 {
 	/* two different Content-Lengths */
-	RUN(1, "POST /v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
-	    "Content-Length: 6\r\n\r\nhello!", NULL, PROXY_HTTP_ERROR);
+	RUN(1,
+	    "POST /v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+	    "Content-Length: 6\r\n\r\nhello!",
+	    NULL, PROXY_HTTP_ERROR);
 	/* a request Transfer-Encoding that does not end in chunked */
-	RUN(1, "POST /v1/x HTTP/1.1\r\nHost: a\r\n"
-	    "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", NULL,
-	    PROXY_HTTP_ERROR);
+	RUN(1,
+	    "POST /v1/x HTTP/1.1\r\nHost: a\r\n"
+	    "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
+	    NULL, PROXY_HTTP_ERROR);
 	/* space before the colon */
-	RUN(1, "POST /v1/x HTTP/1.1\r\nHost: a\r\n"
-	    "Content-Length : 5\r\n\r\nhello", NULL, PROXY_HTTP_ERROR);
+	RUN(1,
+	    "POST /v1/x HTTP/1.1\r\nHost: a\r\n"
+	    "Content-Length : 5\r\n\r\nhello",
+	    NULL, PROXY_HTTP_ERROR);
 	/* bare LF inside a header line / a non-numeric length */
-	RUN(1, "POST /v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5x\r\n\r\n"
-	    "hello", NULL, PROXY_HTTP_ERROR);
+	RUN(1,
+	    "POST /v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5x\r\n\r\n"
+	    "hello",
+	    NULL, PROXY_HTTP_ERROR);
 }
 
 TEST(proxy_http_feed_bad_chunk_size)
 {
 	static const char *const bad[] = {
-		"zz\r\nhello\r\n0\r\n\r\n",
-		"-1\r\nx\r\n0\r\n\r\n",
-		"fffffffffffffffffff\r\nx\r\n0\r\n\r\n", /* overflow */
-		"\r\n0\r\n\r\n",                         /* empty size */
-		"5\r\nhelloXX\r\n0\r\n\r\n",             /* no CRLF after data */
+	    "zz\r\nhello\r\n0\r\n\r\n",
+	    "-1\r\nx\r\n0\r\n\r\n",
+	    "fffffffffffffffffff\r\nx\r\n0\r\n\r\n", /* overflow */
+	    "\r\n0\r\n\r\n",                         /* empty size */
+	    "5\r\nhelloXX\r\n0\r\n\r\n",             /* no CRLF after data */
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char in[256];
 
-		snprintf(in, sizeof(in), "POST /v1/x HTTP/1.1\r\nHost: a\r\n"
-		    "Transfer-Encoding: chunked\r\n\r\n%s", bad[i]);
+		snprintf(in, sizeof(in),
+		         "POST /v1/x HTTP/1.1\r\nHost: a\r\n"
+		         "Transfer-Encoding: chunked\r\n\r\n%s",
+		         bad[i]);
 		RUN(1, in, NULL, PROXY_HTTP_ERROR);
 	}
 }
@@ -429,8 +450,8 @@ TEST(proxy_http_feed_obs_fold)
 	/* The fold alone in the middle piece of three. */
 	{
 		static const char *const parts[] = {
-			"GET / HTTP/1.1\r\nHost: a\r\nX-A: b", "\r\n ",
-			"c\r\n\r\n"};
+		    "GET / HTTP/1.1\r\nHost: a\r\nX-A: b", "\r\n ",
+		    "c\r\n\r\n"};
 		struct hrec r;
 		size_t i;
 
@@ -459,14 +480,15 @@ TEST(proxy_http_feed_head_too_large)
 	len = 23 + n + 4;
 	memset(&r, 0, sizeof(r));
 	r.is_request = 1;
-	for (cut = 0; cut <= len; cut += (cut < 64 || len - cut < 64) ? 1 : 997) {
+	for (cut = 0; cut <= len;
+	     cut += (cut < 64 || len - cut < 64) ? 1 : 997) {
 		h_reset(&r);
 		h_feed(&r, in, cut);
 		h_feed(&r, in + cut, len - cut);
 		if (!r.failed || r.last_rc != PROXY_HTTP_TOO_LARGE)
 			harness_fail(__FILE__, __LINE__,
-			    "split at %zu: %s, want TOO_LARGE", cut,
-			    rc_names[r.last_rc]);
+			             "split at %zu: %s, want TOO_LARGE", cut,
+			             rc_names[r.last_rc]);
 		if (r.completes != 0)
 			harness_fail(__FILE__, __LINE__, "completed");
 	}
@@ -497,14 +519,14 @@ TEST(proxy_http_feed_too_many_headers)
 	len += (size_t)snprintf(in, sizeof(in), "GET / HTTP/1.1\r\n");
 	for (i = 0; i < PROXY_HTTP_MAX_HEADERS + 1; i++)
 		len += (size_t)snprintf(in + len, sizeof(in) - len,
-		    "X-%d: v\r\n", i);
+		                        "X-%d: v\r\n", i);
 	len += (size_t)snprintf(in + len, sizeof(in) - len, "\r\n");
 	run_http(1, 0, 0, in, len, NULL, PROXY_HTTP_TOO_LARGE);
 	/* exactly the limit is fine */
 	len = (size_t)snprintf(in, sizeof(in), "GET / HTTP/1.1\r\n");
 	for (i = 0; i < PROXY_HTTP_MAX_HEADERS; i++)
 		len += (size_t)snprintf(in + len, sizeof(in) - len,
-		    "X-%d: v\r\n", i);
+		                        "X-%d: v\r\n", i);
 	len += (size_t)snprintf(in + len, sizeof(in) - len, "\r\n");
 	run_http(1, 0, 0, in, len, NULL, PROXY_HTTP_OK);
 }
@@ -526,10 +548,11 @@ TEST(proxy_http_eof_completes_body)
 	    "data: x\n\ndata: [DONE]\n\n";
 
 	run_http(0, 0, 1, in, strlen(in),
-	    "HEAD 200 OK nf=1 chunked=0 len=0/0 ka=0 v=1.1\n"
-	    " Content-Type=text/event-stream\n"
-	    "BODY data: x\n\ndata: [DONE]\n\n\nDONE\n"
-	    "EOF OK\n", PROXY_HTTP_OK);
+	         "HEAD 200 OK nf=1 chunked=0 len=0/0 ka=0 v=1.1\n"
+	         " Content-Type=text/event-stream\n"
+	         "BODY data: x\n\ndata: [DONE]\n\n\nDONE\n"
+	         "EOF OK\n",
+	         PROXY_HTTP_OK);
 }
 
 TEST(proxy_http_eof_cut_short)
@@ -539,17 +562,22 @@ TEST(proxy_http_eof_cut_short)
 	    "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc";
 
 	run_http(0, 0, 1, in, strlen(in),
-	    "HEAD 200 OK nf=1 chunked=0 len=1/10 ka=1 v=1.1\n"
-	    " Content-Length=10\n"
-	    "EOF ERROR\n"
-	    "PENDING abc\n", PROXY_HTTP_ERROR);
+	         "HEAD 200 OK nf=1 chunked=0 len=1/10 ka=1 v=1.1\n"
+	         " Content-Length=10\n"
+	         "EOF ERROR\n"
+	         "PENDING abc\n",
+	         PROXY_HTTP_ERROR);
 	/* In the middle of a chunked body. */
-	run_http(0, 0, 1, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
-	    "\r\n5\r\nab", strlen("HTTP/1.1 200 OK\r\nTransfer-Encoding: "
-	    "chunked\r\n\r\n5\r\nab"), NULL, PROXY_HTTP_ERROR);
+	run_http(0, 0, 1,
+	         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+	         "\r\n5\r\nab",
+	         strlen("HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+	                "chunked\r\n\r\n5\r\nab"),
+	         NULL, PROXY_HTTP_ERROR);
 	/* In the middle of the head. */
 	run_http(0, 0, 1, "HTTP/1.1 200 OK\r\nContent-Le",
-	    strlen("HTTP/1.1 200 OK\r\nContent-Le"), NULL, PROXY_HTTP_ERROR);
+	         strlen("HTTP/1.1 200 OK\r\nContent-Le"), NULL,
+	         PROXY_HTTP_ERROR);
 }
 
 TEST(proxy_http_eof_nothing_started)
@@ -574,10 +602,11 @@ TEST(proxy_http_eof_after_complete_message)
 	 * PROXY_HTTP_ERROR "Invalid EOF state".
 	 */
 	run_http(0, 0, 1, "HTTP/1.1 204 No Content\r\n\r\n",
-	    strlen("HTTP/1.1 204 No Content\r\n\r\n"),
-	    "HEAD 204 No Content nf=0 chunked=0 len=0/0 ka=1 v=1.1\n"
-	    "BODY \nDONE\n"
-	    "EOF OK\n", PROXY_HTTP_OK);
+	         strlen("HTTP/1.1 204 No Content\r\n\r\n"),
+	         "HEAD 204 No Content nf=0 chunked=0 len=0/0 ka=1 v=1.1\n"
+	         "BODY \nDONE\n"
+	         "EOF OK\n",
+	         PROXY_HTTP_OK);
 }
 
 TEST(proxy_http_feed_response_to_head)
@@ -589,12 +618,13 @@ TEST(proxy_http_feed_response_to_head)
 	    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
 
 	run_http(0, 1, 0, in, strlen(in),
-	    "HEAD 200 OK nf=1 chunked=0 len=1/10 ka=1 v=1.1\n"
-	    " Content-Length=10\n"
-	    "BODY \nDONE\n"
-	    "HEAD 404 Not Found nf=1 chunked=0 len=1/0 ka=1 v=1.1\n"
-	    " Content-Length=0\n"
-	    "BODY \nDONE\n", PROXY_HTTP_OK);
+	         "HEAD 200 OK nf=1 chunked=0 len=1/10 ka=1 v=1.1\n"
+	         " Content-Length=10\n"
+	         "BODY \nDONE\n"
+	         "HEAD 404 Not Found nf=1 chunked=0 len=1/0 ka=1 v=1.1\n"
+	         " Content-Length=0\n"
+	         "BODY \nDONE\n",
+	         PROXY_HTTP_OK);
 }
 
 TEST(proxy_http_feed_callback_stops)
@@ -608,14 +638,14 @@ TEST(proxy_http_feed_callback_stops)
 	r.head_ret = -1;
 	h_reset(&r);
 	CHECK(proxy_http_feed(r.p, in, strlen(in), &used) ==
-	    PROXY_HTTP_STOPPED);
+	      PROXY_HTTP_STOPPED);
 	CHECK(r.completes == 0);
 	CHECK(r.body.len == 0);
 	r.head_ret = 0;
 	r.body_ret = -1;
 	h_reset(&r);
 	CHECK(proxy_http_feed(r.p, in, strlen(in), &used) ==
-	    PROXY_HTTP_STOPPED);
+	      PROXY_HTTP_STOPPED);
 	CHECK(r.completes == 0);
 	h_done(&r);
 }
@@ -630,31 +660,30 @@ TEST(proxy_http_reset_and_in_message)
 	h_reset(&r);
 	CHECK(proxy_http_in_message(r.p) == 0);
 	CHECK(proxy_http_feed(r.p, "POST /a HTTP/1.1\r\n", 18, &used) ==
-	    PROXY_HTTP_OK);
+	      PROXY_HTTP_OK);
 	CHECK(proxy_http_in_message(r.p) == 1);
 	/* an error, then reset: usable again */
 	CHECK(proxy_http_feed(r.p, "Bad Header\r\n\r\n", 14, &used) ==
-	    PROXY_HTTP_ERROR);
+	      PROXY_HTTP_ERROR);
 	CHECK(strcmp(proxy_http_error(r.p), "no error") != 0);
 	proxy_http_reset(r.p);
 	CHECK(proxy_http_in_message(r.p) == 0);
 	CHECK(proxy_http_feed(r.p, REQ2, strlen(REQ2), &used) ==
-	    PROXY_HTTP_PAUSED);
+	      PROXY_HTTP_PAUSED);
 	CHECK(r.completes == 1);
 	h_done(&r);
 }
 
 /* --- field access ----------------------------------------------------- */
 
-static const char fields_req[] =
-    "POST /v1/chat/completions HTTP/1.1\r\n"
-    "Host: api.openai.com\r\n"
-    "content-TYPE: application/json\r\n"
-    "Connection: keep-alive, Upgrade\r\n"
-    "Connection: X-Foo\r\n"
-    "Accept-Encoding: gzip;q=0.5 , br\r\n"
-    "X-Empty:\r\n"
-    "Content-Length: 2\r\n\r\n{}";
+static const char fields_req[] = "POST /v1/chat/completions HTTP/1.1\r\n"
+                                 "Host: api.openai.com\r\n"
+                                 "content-TYPE: application/json\r\n"
+                                 "Connection: keep-alive, Upgrade\r\n"
+                                 "Connection: X-Foo\r\n"
+                                 "Accept-Encoding: gzip;q=0.5 , br\r\n"
+                                 "X-Empty:\r\n"
+                                 "Content-Length: 2\r\n\r\n{}";
 
 TEST(proxy_http_get_case_insensitive)
 {
@@ -668,7 +697,7 @@ TEST(proxy_http_get_case_insensitive)
 	r.is_request = 1;
 	h_reset(&r);
 	CHECK(proxy_http_feed(r.p, fields_req, strlen(fields_req), &used) ==
-	    PROXY_HTTP_PAUSED);
+	      PROXY_HTTP_PAUSED);
 	h = proxy_http_head(r.p);
 	v = proxy_http_get(h, "Content-Type", &n);
 	CHECK(v != NULL && n == 16 && memcmp(v, "application/json", 16) == 0);
@@ -678,18 +707,17 @@ TEST(proxy_http_get_case_insensitive)
 	CHECK(v != NULL && n == 14 && memcmp(v, "api.openai.com", 14) == 0);
 	/* first of two */
 	v = proxy_http_get(h, "connection", &n);
-	CHECK(v != NULL && n == 19 && memcmp(v, "keep-alive, Upgrade", 19) ==
-	    0);
+	CHECK(v != NULL && n == 19 &&
+	      memcmp(v, "keep-alive, Upgrade", 19) == 0);
 	v = proxy_http_get(h, "x-empty", &n);
 	CHECK(v != NULL && n == 0);
 	CHECK(proxy_http_get(h, "Content-Typ", &n) == NULL);
 	CHECK(proxy_http_get(h, "Content-Type-X", &n) == NULL);
 	CHECK(proxy_http_get(h, "Authorization", &n) == NULL);
 	CHECK_STR(proxy_http_get_str(h, "HOST", big, sizeof(big)),
-	    "api.openai.com");
-	CHECK_STR(proxy_http_get_str(h, "host", small, sizeof(small)),
-	    "api.op"
-	    "e");
+	          "api.openai.com");
+	CHECK_STR(proxy_http_get_str(h, "host", small, sizeof(small)), "api.op"
+	                                                               "e");
 	CHECK(proxy_http_get_str(h, "nope", big, sizeof(big)) == NULL);
 	h_done(&r);
 }
@@ -711,7 +739,7 @@ TEST(proxy_http_has_token_lists)
 	r.is_request = 1;
 	h_reset(&r);
 	CHECK(proxy_http_feed(r.p, fields_req, strlen(fields_req), &used) ==
-	    PROXY_HTTP_PAUSED);
+	      PROXY_HTTP_PAUSED);
 	h = proxy_http_head(r.p);
 	CHECK(proxy_http_has_token(h, "Connection", "upgrade") == 1);
 	CHECK(proxy_http_has_token(h, "connection", "KEEP-ALIVE") == 1);

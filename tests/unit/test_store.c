@@ -58,8 +58,8 @@ tmpdb_remove(struct tmpdb *t)
 
 static struct store_record
 record(int64_t ts_ms, const char *ws, const char *model, uint64_t in,
-    uint64_t cached, uint64_t out, uint64_t reasoning, uint64_t cost,
-    int forwarded)
+       uint64_t cached, uint64_t out, uint64_t reasoning, uint64_t cost,
+       int forwarded)
 {
 	struct store_record r;
 
@@ -91,7 +91,7 @@ db_open(const char *path)
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
 	    SQLITE_OK) {
 		harness_fail(__FILE__, __LINE__, "open %s: %s", path,
-		    db ? sqlite3_errmsg(db) : "?");
+		             db ? sqlite3_errmsg(db) : "?");
 		sqlite3_close(db);
 		return NULL;
 	}
@@ -107,7 +107,7 @@ db_int(sqlite3 *db, const char *sql)
 
 	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
 		harness_fail(__FILE__, __LINE__, "%s: %s", sql,
-		    sqlite3_errmsg(db));
+		             sqlite3_errmsg(db));
 		return -1;
 	}
 	if (sqlite3_step(s) == SQLITE_ROW &&
@@ -126,7 +126,7 @@ db_text(sqlite3 *db, const char *sql, char *out, size_t cap)
 	snprintf(out, cap, "(none)");
 	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
 		harness_fail(__FILE__, __LINE__, "%s: %s", sql,
-		    sqlite3_errmsg(db));
+		             sqlite3_errmsg(db));
 		return;
 	}
 	if (sqlite3_step(s) == SQLITE_ROW) {
@@ -146,10 +146,10 @@ submit_fixture(struct store *st)
 
 	/* 1: reserved at admission, submitted at the end; every field set */
 	r = record(DAY0_MS + 10 * 3600000LL, "acme", "gpt-4o-mini-2024-07-18",
-	    1000, 200, 500, 64, 435000, 1);
+	           1000, 200, 500, 64, 435000, 1);
 	snprintf(r.end_user, sizeof(r.end_user), "user-7");
 	snprintf(r.upstream_request_id, sizeof(r.upstream_request_id),
-	    "req_abc");
+	         "req_abc");
 	snprintf(r.unit_kind, sizeof(r.unit_kind), "seconds");
 	r.units = 9.5;
 	r.estimated = 1;
@@ -157,21 +157,21 @@ submit_fixture(struct store *st)
 	store_submit(st, &r);
 	/* 2: same day (last ms of it) and keys: rolled up with 1 */
 	r = record(DAY0_MS + DAY_MS - 1, "acme", "gpt-4o-mini-2024-07-18", 10,
-	    0, 5, 0, 100, 1);
+	           0, 5, 0, 100, 1);
 	CHECK(store_try_submit(st, &r) == 0);
 	/* 3: refused before the upstream: a row, but not in the rollup */
-	r = record(DAY0_MS + 3600000LL, "acme", "gpt-4o-mini-2024-07-18", 0,
-	    0, 0, 0, 0, 0);
+	r = record(DAY0_MS + 3600000LL, "acme", "gpt-4o-mini-2024-07-18", 0, 0,
+	           0, 0, 0, 0);
 	snprintf(r.limit_hit, sizeof(r.limit_hit), "budget");
 	snprintf(r.error, sizeof(r.error), "workspace over budget");
 	CHECK(store_try_submit(st, &r) == 0);
 	/* 4: next UTC day (first ms of it) */
-	r = record(DAY0_MS + DAY_MS, "acme", "gpt-4o-mini-2024-07-18", 7, 0,
-	    3, 0, 50, 1);
+	r = record(DAY0_MS + DAY_MS, "acme", "gpt-4o-mini-2024-07-18", 7, 0, 3,
+	           0, 50, 1);
 	CHECK(store_try_submit(st, &r) == 0);
 	/* 5: other workspace, same day as 1 */
-	r = record(DAY0_MS + 5, "beta", "gpt-4o-mini-2024-07-18", 1, 0, 1, 0,
-	    2, 1);
+	r = record(DAY0_MS + 5, "beta", "gpt-4o-mini-2024-07-18", 1, 0, 1, 0, 2,
+	           1);
 	CHECK(store_reserve(st) == 0);
 	store_submit(st, &r);
 }
@@ -201,49 +201,56 @@ TEST(store_submit_rows_and_rollup)
 	CHECK(db_int(db, "PRAGMA user_version") == STORE_SCHEMA_VERSION);
 	CHECK(db_int(db, "SELECT count(*) FROM requests") == 5);
 	/* row 1, field by field */
-	CHECK(db_int(db, "SELECT count(*) FROM requests WHERE"
-	    " ts_ms = 1795341600000 AND duration_ms = 1234 AND"
-	    " workspace = 'acme' AND end_user = 'user-7' AND"
-	    " endpoint = '/v1/chat/completions' AND"
-	    " model = 'gpt-4o-mini-2024-07-18' AND status = 200 AND"
-	    " stream = 1 AND input_tokens = 1000 AND"
-	    " cached_input_tokens = 200 AND output_tokens = 500 AND"
-	    " reasoning_tokens = 64 AND units = 9.5 AND"
-	    " unit_kind = 'seconds' AND cost_nanousd = 435000 AND"
-	    " estimated = 1 AND price_version = '2026-11-22' AND"
-	    " upstream_request_id = 'req_abc' AND limit_hit IS NULL AND"
-	    " error IS NULL AND forwarded = 1") == 1);
+	CHECK(
+	    db_int(db,
+	           "SELECT count(*) FROM requests WHERE"
+	           " ts_ms = 1795341600000 AND duration_ms = 1234 AND"
+	           " workspace = 'acme' AND end_user = 'user-7' AND"
+	           " endpoint = '/v1/chat/completions' AND"
+	           " model = 'gpt-4o-mini-2024-07-18' AND status = 200 AND"
+	           " stream = 1 AND input_tokens = 1000 AND"
+	           " cached_input_tokens = 200 AND output_tokens = 500 AND"
+	           " reasoning_tokens = 64 AND units = 9.5 AND"
+	           " unit_kind = 'seconds' AND cost_nanousd = 435000 AND"
+	           " estimated = 1 AND price_version = '2026-11-22' AND"
+	           " upstream_request_id = 'req_abc' AND limit_hit IS NULL AND"
+	           " error IS NULL AND forwarded = 1") == 1);
 	/* "" is stored as NULL; units without a kind is NULL */
 	db_text(db, "SELECT end_user FROM requests WHERE cost_nanousd = 100",
-	    txt, sizeof(txt));
+	        txt, sizeof(txt));
 	CHECK_STR(txt, "(null)");
-	db_text(db, "SELECT units FROM requests WHERE cost_nanousd = 100",
-	    txt, sizeof(txt));
+	db_text(db, "SELECT units FROM requests WHERE cost_nanousd = 100", txt,
+	        sizeof(txt));
 	CHECK_STR(txt, "(null)");
-	db_text(db, "SELECT limit_hit || '|' || error FROM requests"
-	    " WHERE forwarded = 0", txt, sizeof(txt));
+	db_text(db,
+	        "SELECT limit_hit || '|' || error FROM requests"
+	        " WHERE forwarded = 0",
+	        txt, sizeof(txt));
 	CHECK_STR(txt, "budget|workspace over budget");
 	/* the rollup: UTC days, refusals left out */
 	CHECK(db_int(db, "SELECT count(*) FROM usage_daily") == 3);
 	CHECK(db_int(db, "SELECT sum(requests) FROM usage_daily") == 4);
+	CHECK(db_int(db,
+	             "SELECT count(*) FROM usage_daily WHERE"
+	             " day = '2026-11-22' AND workspace = 'acme' AND"
+	             " model = 'gpt-4o-mini-2024-07-18' AND"
+	             " endpoint = '/v1/chat/completions' AND requests = 2 AND"
+	             " input_tokens = 1010 AND cached_input_tokens = 200 AND"
+	             " output_tokens = 505 AND reasoning_tokens = 64 AND"
+	             " cost_nanousd = 435100") == 1);
 	CHECK(db_int(db, "SELECT count(*) FROM usage_daily WHERE"
-	    " day = '2026-11-22' AND workspace = 'acme' AND"
-	    " model = 'gpt-4o-mini-2024-07-18' AND"
-	    " endpoint = '/v1/chat/completions' AND requests = 2 AND"
-	    " input_tokens = 1010 AND cached_input_tokens = 200 AND"
-	    " output_tokens = 505 AND reasoning_tokens = 64 AND"
-	    " cost_nanousd = 435100") == 1);
+	                 " day = '2026-11-23' AND workspace = 'acme' AND "
+	                 "requests = 1 AND"
+	                 " input_tokens = 7 AND output_tokens = 3 AND"
+	                 " cost_nanousd = 50") == 1);
 	CHECK(db_int(db, "SELECT count(*) FROM usage_daily WHERE"
-	    " day = '2026-11-23' AND workspace = 'acme' AND requests = 1 AND"
-	    " input_tokens = 7 AND output_tokens = 3 AND"
-	    " cost_nanousd = 50") == 1);
-	CHECK(db_int(db, "SELECT count(*) FROM usage_daily WHERE"
-	    " day = '2026-11-22' AND workspace = 'beta' AND requests = 1 AND"
-	    " cost_nanousd = 2") == 1);
+	                 " day = '2026-11-22' AND workspace = 'beta' AND "
+	                 "requests = 1 AND"
+	                 " cost_nanousd = 2") == 1);
 	/* the rollup equals the forwarded rows */
 	CHECK(db_int(db, "SELECT sum(cost_nanousd) FROM usage_daily") ==
-	    db_int(db, "SELECT sum(cost_nanousd) FROM requests"
-	    " WHERE forwarded = 1"));
+	      db_int(db, "SELECT sum(cost_nanousd) FROM requests"
+	                 " WHERE forwarded = 1"));
 	sqlite3_close(db);
 	tmpdb_remove(&t);
 }
@@ -266,14 +273,14 @@ TEST(store_reserve_queue_full)
 	}
 	CHECK(store_reserve(st) == 0);
 	CHECK(store_reserve(st) == 0);
-	CHECK(store_reserve(st) == -1);           /* full */
-	CHECK(store_try_submit(st, &r) == -1);    /* also full */
+	CHECK(store_reserve(st) == -1);        /* full */
+	CHECK(store_try_submit(st, &r) == -1); /* also full */
 	store_stats(st, &s);
 	CHECK_U64(s.capacity, 2);
 	CHECK_U64(s.reserved, 2);
 	CHECK_U64(s.refused, 2);
 	store_release(st);
-	CHECK(store_reserve(st) == 0);            /* a slot came back */
+	CHECK(store_reserve(st) == 0); /* a slot came back */
 	CHECK(store_reserve(st) == -1);
 	/* a promised slot is never refused: use both */
 	store_submit(st, &r);
@@ -282,8 +289,8 @@ TEST(store_reserve_queue_full)
 	CHECK_U64(s.reserved, 0);
 	CHECK_U64(store_close(st), 0);
 	{
-		struct store_reader *rd = store_reader_open(t.path, err,
-		    sizeof(err));
+		struct store_reader *rd =
+		    store_reader_open(t.path, err, sizeof(err));
 
 		CHECK(rd != NULL);
 		if (rd != NULL)
@@ -297,8 +304,8 @@ TEST(store_open_reopen_existing)
 {
 	struct tmpdb t;
 	struct store *st;
-	struct store_record r = record(DAY0_MS, "acme", "gpt-4o", 10, 0, 5, 0,
-	    75000, 1);
+	struct store_record r =
+	    record(DAY0_MS, "acme", "gpt-4o", 10, 0, 5, 0, 75000, 1);
 	char err[256] = "";
 	sqlite3 *db;
 
@@ -323,11 +330,11 @@ TEST(store_open_reopen_existing)
 	store_close(st);
 	if ((db = db_open(t.path)) != NULL) {
 		CHECK(db_int(db, "PRAGMA user_version") ==
-		    STORE_SCHEMA_VERSION);
+		      STORE_SCHEMA_VERSION);
 		CHECK(db_int(db, "SELECT count(*) FROM requests") == 2);
 		CHECK(db_int(db, "SELECT requests FROM usage_daily") == 2);
 		CHECK(db_int(db, "SELECT cost_nanousd FROM usage_daily") ==
-		    150000);
+		      150000);
 		sqlite3_close(db);
 	}
 out:
@@ -345,7 +352,7 @@ TEST(store_open_refuses_newer_schema)
 		return;
 	CHECK(sqlite3_open(t.path, &db) == SQLITE_OK);
 	CHECK(sqlite3_exec(db, "CREATE TABLE x(a); PRAGMA user_version=99",
-	    NULL, NULL, NULL) == SQLITE_OK);
+	                   NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
 	st = store_open(t.path, 0, err, sizeof(err));
 	CHECK(st == NULL);
@@ -365,15 +372,15 @@ TEST(store_open_refuses_newer_schema)
 TEST(store_open_bad_path)
 {
 	char err[256] = "";
-	struct store *st = store_open("/nonexistent-dir-tollgate/x/usage.db",
-	    0, err, sizeof(err));
+	struct store *st = store_open("/nonexistent-dir-tollgate/x/usage.db", 0,
+	                              err, sizeof(err));
 
 	CHECK(st == NULL);
 	if (st != NULL)
 		store_close(st);
 	CHECK(err[0] != '\0');
 	CHECK(store_reader_open("/nonexistent-dir-tollgate/x/usage.db", err,
-	    sizeof(err)) == NULL);
+	                        sizeof(err)) == NULL);
 }
 
 TEST(store_submit_many_batches)
@@ -381,8 +388,8 @@ TEST(store_submit_many_batches)
 	/* More rows than one transaction takes (STORE_BATCH_MAX). */
 	struct tmpdb t;
 	struct store *st;
-	struct store_record r = record(DAY0_MS, "acme", "gpt-4o-mini", 1, 0, 2,
-	    0, 3, 1);
+	struct store_record r =
+	    record(DAY0_MS, "acme", "gpt-4o-mini", 1, 0, 2, 0, 3, 1);
 	struct store_stats s;
 	char err[256] = "";
 	int i, refused = 0;
@@ -405,11 +412,11 @@ TEST(store_submit_many_batches)
 	CHECK_U64(store_close(st), 0);
 	if ((db = db_open(t.path)) != NULL) {
 		CHECK(db_int(db, "SELECT count(*) FROM requests") ==
-		    3 * STORE_BATCH_MAX + 7);
+		      3 * STORE_BATCH_MAX + 7);
 		CHECK(db_int(db, "SELECT requests FROM usage_daily") ==
-		    3 * STORE_BATCH_MAX + 7);
+		      3 * STORE_BATCH_MAX + 7);
 		CHECK(db_int(db, "SELECT output_tokens FROM usage_daily") ==
-		    2 * (3 * STORE_BATCH_MAX + 7));
+		      2 * (3 * STORE_BATCH_MAX + 7));
 		sqlite3_close(db);
 	}
 	tmpdb_remove(&t);
