@@ -297,10 +297,10 @@ cfg_limits(struct cfg_ctx *c, const cJSON *o, const char *ws,
 	return 0;
 }
 
-static int
-valid_ws_name(const char *s)
+int
+config_valid_workspace_name(const char *s, size_t n)
 {
-	size_t n = strlen(s), i;
+	size_t i;
 
 	if (n == 0 || n >= CONFIG_NAME_MAX)
 		return 0;
@@ -380,7 +380,7 @@ cfg_workspace(struct cfg_ctx *c, const cJSON *o, struct config_workspace *w)
 {
 	const cJSON *it;
 
-	if (!valid_ws_name(o->string))
+	if (!config_valid_workspace_name(o->string, strlen(o->string)))
 		return cfg_fail(c,
 		                "workspaces: \"%s\" is not a valid name "
 		                "(1-%d of A-Z a-z 0-9 - _ .)",

@@ -106,6 +106,9 @@ void config_free(struct config *cfg);
 const struct config_workspace *config_workspace(const struct config *cfg,
                                                 const char *name, size_t len);
 
+/* Is s (n bytes) a valid workspace name: 1-63 of A-Z a-z 0-9 - _ . */
+int config_valid_workspace_name(const char *s, size_t n);
+
 /* Splits "host:port" / "[v6]:port"; -1 when malformed. */
 int config_split_hostport(const char *s, char *host, size_t hostlen, int *port);
 

@@ -32,20 +32,6 @@ proxy_workspace_key_tag(const char *key, size_t len, char *out)
 	snprintf(out, WORKSPACE_KEY_TAG, "sha256:%.12s", hex);
 }
 
-static int
-valid_name(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || n >= CONFIG_NAME_MAX)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) &&
-		    strchr("-_.", s[i]) == NULL)
-			return 0;
-	return 1;
-}
-
 /* The bearer token of Authorization, or NULL. */
 static const char *
 bearer(const struct proxy_http_head *h, size_t *len)
@@ -97,7 +83,7 @@ proxy_workspace_resolve(const struct config *cfg,
 	if (key != NULL)
 		kw = by_key(cfg, key, kn, out->key_tag);
 	if (v != NULL) {
-		if (!valid_name(v, n))
+		if (!config_valid_workspace_name(v, n))
 			return WORKSPACE_BAD_NAME;
 		memcpy(out->name, v, n);
 		out->name[n] = '\0';

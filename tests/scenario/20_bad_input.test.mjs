@@ -15,13 +15,11 @@
 // the upstream — and that afterwards the same tollgate still serves a normal
 // chat request exactly (status 200, row usage equal to the upstream's).
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import {
-  test, makeEnv, eq, assert, sameUsage, curl, certs, freePort, root, sleep,
+  test, makeEnv, eq, assert, sameUsage, curl, chat, certs, freePort, root, sleep,
+  rawHttp, parseResponses,
 } from './lib.mjs';
 
 const CHAT = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello' }] };
@@ -31,106 +29,6 @@ const CHAT = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say he
 // curl with the body written to a file: lib.mjs's curl() resolves on the
 // child's 'exit', which can come before its stdout pipe is drained, so a
 // body read from stdout may be cut short.  The file is complete at exit.
-let bodySeq = 0;
-async function curlBody(args, opts) {
-  const f = path.join(os.tmpdir(), `tollgate-body-${process.pid}-${++bodySeq}`);
-  const r = await curl(['-o', f, ...args], opts);
-  const bodyBytes = fs.existsSync(f) ? fs.readFileSync(f) : Buffer.alloc(0);
-  fs.rmSync(f, { force: true });
-  return { ...r, body: bodyBytes.toString('utf8'), bodyBytes };
-}
-
-// lib.mjs's chat(), through curlBody.
-function chatBody(env, body, headers = {}) {
-  return curlBody([`${env.base}/v1/chat/completions`, '-H', 'content-type: application/json',
-    ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]),
-    '--data-binary', typeof body === 'string' ? body : JSON.stringify(body)]);
-}
-
-// Parses as many complete HTTP/1.1 responses as buf holds (Content-Length,
-// chunked, or close-delimited when closed).  Each: {status, headers:[[k,v]],
-// all(name), get(name), body}.
-function parseResponses(buf, closed) {
-  const out = [];
-  let off = 0;
-  for (;;) {
-    const end = buf.indexOf('\r\n\r\n', off);
-    if (end < 0) break;
-    const lines = buf.subarray(off, end).toString('latin1').split('\r\n');
-    const status = Number((lines[0] || '').split(' ')[1]) || 0;
-    const headers = lines.slice(1).map((l) => {
-      const k = l.indexOf(':');
-      return [l.slice(0, k).toLowerCase(), l.slice(k + 1).trim()];
-    });
-    const all = (n) => headers.filter((h) => h[0] === n).map((h) => h[1]);
-    let p = end + 4;
-    let body = null;
-    if (status < 200 || status === 204 || status === 304) {
-      body = Buffer.alloc(0);
-    } else if (all('transfer-encoding').some((v) => /chunked/i.test(v))) {
-      const parts = [];
-      for (;;) {
-        const le = buf.indexOf('\r\n', p);
-        if (le < 0) break;
-        const size = parseInt(buf.subarray(p, le).toString('latin1'), 16);
-        if (size === 0) {
-          const te = buf.indexOf('\r\n', le + 2);
-          if (te < 0) break;
-          p = te + 2;
-          body = Buffer.concat(parts);
-          break;
-        }
-        if (buf.length < le + 2 + size + 2) break;
-        parts.push(buf.subarray(le + 2, le + 2 + size));
-        p = le + 2 + size + 2;
-      }
-    } else if (all('content-length').length) {
-      const n = Number(all('content-length')[0]);
-      if (buf.length >= p + n) { body = buf.subarray(p, p + n); p += n; }
-    } else if (closed) {
-      body = buf.subarray(p);
-      p = buf.length;
-    }
-    if (body === null) break;
-    out.push({ status, headers, all, get: (n) => all(n)[0], body: body.toString('utf8') });
-    off = p;
-  }
-  return out;
-}
-
-// Raw TCP exchange that tells how it ended: closed (peer FIN), reset (RST),
-// timedOut.  Resolves after `want` final responses, or at close/timeout.
-function rawHttp(port, data, { want = Infinity, timeout = 3000 } = {}) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    const chunks = [];
-    const st = { closed: false, reset: false, timedOut: false, connectError: null };
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(t);
-      s.destroy();
-      const buf = Buffer.concat(chunks);
-      const responses = parseResponses(buf, st.closed || st.reset);
-      resolve({ ...st, text: buf.toString('latin1'), responses, final: responses.filter((r) => r.status >= 200) });
-    };
-    const t = setTimeout(() => { st.timedOut = true; finish(); }, timeout);
-    s.on('connect', () => s.write(data));
-    s.on('data', (d) => {
-      chunks.push(d);
-      if (want !== Infinity && parseResponses(Buffer.concat(chunks), false)
-        .filter((r) => r.status >= 200).length >= want) finish();
-    });
-    s.on('end', () => { st.closed = true; finish(); });
-    s.on('error', (e) => {
-      if (e.code === 'ECONNRESET') st.reset = true; else st.connectError = e.code;
-      finish();
-    });
-    s.on('close', finish);
-  });
-}
-
 // The OpenAI error shape, exactly four members under "error".
 function errorShape(body, what) {
   let j;
@@ -167,7 +65,7 @@ async function nothingForwarded(env, what) {
 let checkSeq = 0;
 async function stillServes(env) {
   const user = `still-serves-${++checkSeq}`;
-  const r = await chatBody(env, { ...CHAT, user });
+  const r = await chat(env, { ...CHAT, user });
   eq(r.status, 200, `a normal chat afterwards (curl: ${r.stderr}) status`);
   const j = JSON.parse(r.body);
   eq(j.object, 'chat.completion', 'a normal chat afterwards: body');
@@ -278,7 +176,7 @@ test('bad_input_oversized_body_413', async () => {
     // curl announcing 2000 bytes with Expect: 100-continue.
     const big = JSON.stringify({ ...CHAT, messages: [{ role: 'user', content: 'y'.repeat(1950) }] });
     assert(big.length >= 2000, 'body is 2000+ bytes');
-    const r3 = await chatBody(env, big, { Expect: '100-continue' });
+    const r3 = await chat(env, big, { Expect: '100-continue' });
     eq(r3.status, 413, `curl with Expect: 100-continue (curl: ${r3.stderr}) status`);
     errorShape(r3.body, 'curl Expect: 100-continue');
     await fakeNeverSaw(env, 'oversized bodies');
@@ -289,7 +187,7 @@ test('bad_input_oversized_body_413', async () => {
 test('bad_input_invalid_json_400_not_forwarded', async () => {
   const env = await makeEnv();
   try {
-    const r = await chatBody(env, '{"model": "gpt-4o-mini", "messages": [ broken');
+    const r = await chat(env, '{"model": "gpt-4o-mini", "messages": [ broken');
     eq(r.status, 400, 'status');
     const err = errorShape(r.body, 'invalid JSON');
     eq(err.code, 'invalid_json', 'error code');
@@ -305,7 +203,7 @@ test('bad_input_invalid_json_400_not_forwarded', async () => {
 test('bad_input_invalid_workspace_name_400', async () => {
   const env = await makeEnv();
   try {
-    const r = await chatBody(env, CHAT, { 'X-Tollgate-Workspace': 'bad name!' });
+    const r = await chat(env, CHAT, { 'X-Tollgate-Workspace': 'bad name!' });
     eq(r.status, 400, 'status');
     errorShape(r.body, 'invalid workspace name');
     await fakeNeverSaw(env, 'invalid workspace name');
@@ -320,7 +218,7 @@ test('bad_input_upstream_unreachable_502_then_recovers', async () => {
   const env = await makeEnv({ upstream: `https://localhost:${deadPort}`, timeouts: { upstream_connect_ms: 800 } });
   let fake2 = null;
   try {
-    const r = await chatBody(env, CHAT);
+    const r = await chat(env, CHAT);
     eq(r.status, 502, `status (curl: ${r.stderr})`);
     errorShape(r.body, 'unreachable upstream');
     const rows = await env.rows(1);
@@ -347,7 +245,7 @@ test('bad_input_upstream_unreachable_502_then_recovers', async () => {
 test('bad_input_upstream_reset_mid_stream_estimated', async () => {
   const env = await makeEnv();
   try {
-    const r = await chatBody(env, { ...CHAT, stream: true }, { 'x-fake-reset-after': '300' });
+    const r = await chat(env, { ...CHAT, stream: true }, { 'x-fake-reset-after': '300' });
     eq(r.status, 200, 'the head had gone out');
     assert(r.code === 18 || !r.body.endsWith('data: [DONE]\n\n'),
       `client sees a truncated stream (curl exit ${r.code}, body ${JSON.stringify(r.body.slice(-80))})`);
@@ -363,7 +261,7 @@ test('bad_input_upstream_reset_mid_stream_estimated', async () => {
 test('bad_input_upstream_silence_504_estimated', async () => {
   const env = await makeEnv({ timeouts: { upstream_response_ms: 800 } });
   try {
-    const r = await chatBody(env, CHAT, { 'x-fake-hang': '1' });
+    const r = await chat(env, CHAT, { 'x-fake-hang': '1' });
     eq(r.status, 504, `status (curl: ${r.stderr})`);
     errorShape(r.body, 'upstream silence');
     const rows = await env.rows(1);
@@ -382,8 +280,8 @@ test('bad_input_upstream_error_status_passed_through_free', async () => {
     const body = JSON.stringify(CHAT);
     let n = 0;
     for (const code of [500, 401]) {
-      const via = await chatBody(env, body, { 'x-fake-status': String(code) });
-      const direct = await curlBody([`https://localhost:${env.upstreamPort}/v1/chat/completions`,
+      const via = await chat(env, body, { 'x-fake-status': String(code) });
+      const direct = await curl([`https://localhost:${env.upstreamPort}/v1/chat/completions`,
         '--cacert', certs().ca, '-H', 'content-type: application/json', '-H', `x-fake-status: ${code}`,
         '--data-binary', body]);
       eq(via.status, code, `${code}: status`);

@@ -21,10 +21,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import {
-  test, makeEnv, eq, assert, sameUsage, curl, sleep, startTollgate, stopTollgate,
+  test, makeEnv, eq, assert, sameUsage, curl, chat, sleep, startTollgate, stopTollgate,
+  rawHttp, parseResponses,
 } from './lib.mjs';
 
 const CHAT = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello' }] };
@@ -35,102 +34,6 @@ const sha256 = (s) => crypto.createHash('sha256').update(s).digest('hex');
 // curl with the body written to a file: lib.mjs's curl() resolves on the
 // child's 'exit', which can come before its stdout pipe is drained, so a
 // body read from stdout may be cut short.  The file is complete at exit.
-let bodySeq = 0;
-async function curlBody(args, opts) {
-  const f = path.join(os.tmpdir(), `tollgate-body-${process.pid}-${++bodySeq}`);
-  const r = await curl(['-o', f, ...args], opts);
-  const bodyBytes = fs.existsSync(f) ? fs.readFileSync(f) : Buffer.alloc(0);
-  fs.rmSync(f, { force: true });
-  return { ...r, body: bodyBytes.toString('utf8'), bodyBytes };
-}
-
-// lib.mjs's chat(), through curlBody.
-function chatBody(env, body, headers = {}) {
-  return curlBody([`${env.base}/v1/chat/completions`, '-H', 'content-type: application/json',
-    ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]),
-    '--data-binary', typeof body === 'string' ? body : JSON.stringify(body)]);
-}
-
-// Complete HTTP/1.1 responses in buf (Content-Length, chunked, or
-// close-delimited when closed): {status, headers:[[k,v]], all(name), body}.
-function parseResponses(buf, closed) {
-  const out = [];
-  let off = 0;
-  for (;;) {
-    const end = buf.indexOf('\r\n\r\n', off);
-    if (end < 0) break;
-    const lines = buf.subarray(off, end).toString('latin1').split('\r\n');
-    const status = Number((lines[0] || '').split(' ')[1]) || 0;
-    const headers = lines.slice(1).map((l) => {
-      const k = l.indexOf(':');
-      return [l.slice(0, k).toLowerCase(), l.slice(k + 1).trim()];
-    });
-    const all = (n) => headers.filter((h) => h[0] === n).map((h) => h[1]);
-    let p = end + 4;
-    let body = null;
-    if (status < 200 || status === 204 || status === 304) {
-      body = Buffer.alloc(0);
-    } else if (all('transfer-encoding').some((v) => /chunked/i.test(v))) {
-      const parts = [];
-      for (;;) {
-        const le = buf.indexOf('\r\n', p);
-        if (le < 0) break;
-        const size = parseInt(buf.subarray(p, le).toString('latin1'), 16);
-        if (size === 0) {
-          const te = buf.indexOf('\r\n', le + 2);
-          if (te < 0) break;
-          p = te + 2;
-          body = Buffer.concat(parts);
-          break;
-        }
-        if (buf.length < le + 2 + size + 2) break;
-        parts.push(buf.subarray(le + 2, le + 2 + size));
-        p = le + 2 + size + 2;
-      }
-    } else if (all('content-length').length) {
-      const n = Number(all('content-length')[0]);
-      if (buf.length >= p + n) { body = buf.subarray(p, p + n); p += n; }
-    } else if (closed) {
-      body = buf.subarray(p);
-      p = buf.length;
-    }
-    if (body === null) break;
-    out.push({ status, headers, all, body: body.toString('utf8') });
-    off = p;
-  }
-  return out;
-}
-
-// Raw TCP: writes data in one write; resolves after `want` final responses
-// or at close/timeout, saying how the connection ended.
-function rawHttp(port, data, { want = Infinity, timeout = 5000 } = {}) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    const chunks = [];
-    const st = { closed: false, reset: false, timedOut: false };
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(t);
-      s.destroy();
-      const buf = Buffer.concat(chunks);
-      const final = parseResponses(buf, st.closed || st.reset).filter((r) => r.status >= 200);
-      resolve({ ...st, text: buf.toString('latin1'), final });
-    };
-    const t = setTimeout(() => { st.timedOut = true; finish(); }, timeout);
-    s.on('connect', () => s.write(data));
-    s.on('data', (d) => {
-      chunks.push(d);
-      if (want !== Infinity && parseResponses(Buffer.concat(chunks), false)
-        .filter((r) => r.status >= 200).length >= want) finish();
-    });
-    s.on('end', () => { st.closed = true; finish(); });
-    s.on('error', (e) => { if (e.code === 'ECONNRESET') st.reset = true; finish(); });
-    s.on('close', finish);
-  });
-}
-
 function rawPost(path, body, extra = '') {
   return `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${extra}` +
     `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
@@ -261,10 +164,10 @@ test('lifecycle_workspace_attribution', async () => {
   };
   const env = await makeEnv(config, { env: { TEAM_A_KEY: 'sk-real-upstream' } });
   try {
-    const r1 = await chatBody(env, { ...CHAT, user: 'by-key' }, { Authorization: 'Bearer sk-team-a' });
-    const r2 = await chatBody(env, { ...CHAT, user: 'by-header' },
+    const r1 = await chat(env, { ...CHAT, user: 'by-key' }, { Authorization: 'Bearer sk-team-a' });
+    const r2 = await chat(env, { ...CHAT, user: 'by-header' },
       { Authorization: 'Bearer sk-other', 'X-Tollgate-Workspace': 'team-b' });
-    const r3 = await chatBody(env, { ...CHAT, user: 'neither' }, { Authorization: 'Bearer sk-other' });
+    const r3 = await chat(env, { ...CHAT, user: 'neither' }, { Authorization: 'Bearer sk-other' });
     eq([r1.status, r2.status, r3.status], [200, 200, 200], 'statuses');
     const rows = await env.rows(3);
     eq(rows.map((r) => [r.end_user, r.workspace]),
@@ -279,12 +182,12 @@ test('lifecycle_workspace_attribution', async () => {
 
     await stopTollgate(env);
     await startTollgate(env, { ...config, require_known_workspace: true }, [], { TEAM_A_KEY: 'sk-real-upstream' });
-    const r4 = await chatBody(env, CHAT, { 'X-Tollgate-Workspace': 'nobody' });
+    const r4 = await chat(env, CHAT, { 'X-Tollgate-Workspace': 'nobody' });
     eq(r4.status, 403, 'unknown workspace with require_known_workspace');
     const e = JSON.parse(r4.body).error;
     eq(Object.keys(e).sort(), ['code', 'message', 'param', 'type'], '403 error shape');
     eq(env.fakeLog().length, 3, 'the 403 never reached the upstream');
-    const r5 = await chatBody(env, CHAT, { 'X-Tollgate-Workspace': 'team-b' });
+    const r5 = await chat(env, CHAT, { 'X-Tollgate-Workspace': 'team-b' });
     eq(r5.status, 200, 'a known workspace still passes');
   } finally { await env.close(); }
 });
@@ -294,7 +197,7 @@ test('lifecycle_workspace_attribution', async () => {
 test('lifecycle_50mb_embeddings_bounded_memory', async () => {
   const env = await makeEnv();
   try {
-    const r = await curlBody([`${env.base}/v1/embeddings`, '-H', 'content-type: application/json',
+    const r = await curl([`${env.base}/v1/embeddings`, '-H', 'content-type: application/json',
       '-H', 'x-fake-embedding-count: 2800',
       '--data-binary', JSON.stringify({ model: 'text-embedding-3-small', input: 'a large batch' })],
     { timeout: 30000 });
@@ -358,7 +261,7 @@ test('lifecycle_sigterm_drains_in_flight_stream', async () => {
 test('lifecycle_drain_deadline_cuts_hung_request', async () => {
   const env = await makeEnv({ timeouts: { drain_ms: 300, upstream_response_ms: 20000 } });
   try {
-    const hung = chatBody(env, { ...CHAT, user: 'hung' }, { 'x-fake-hang': '1' });
+    const hung = chat(env, { ...CHAT, user: 'hung' }, { 'x-fake-hang': '1' });
     await waitFor(() => env.fakeLog().length === 1, 5000, 'the hung request reaching the upstream');
     const t0 = Date.now();
     env.tollgate.kill('SIGTERM');
@@ -382,12 +285,12 @@ test('lifecycle_drain_deadline_cuts_hung_request', async () => {
 test('lifecycle_restart_keeps_rows_and_daily_rollup', async () => {
   const env = await makeEnv();
   try {
-    const emb = (input) => curlBody([`${env.base}/v1/embeddings`, '-H', 'content-type: application/json',
+    const emb = (input) => curl([`${env.base}/v1/embeddings`, '-H', 'content-type: application/json',
       '--data-binary', JSON.stringify({ model: 'text-embedding-3-small', input })]);
-    eq((await chatBody(env, { ...CHAT, user: 'before-1' })).status, 200, 'before 1');
-    eq((await chatBody(env, { ...CHAT, model: 'gpt-4.1', user: 'before-2' })).status, 200, 'before 2');
+    eq((await chat(env, { ...CHAT, user: 'before-1' })).status, 200, 'before 1');
+    eq((await chat(env, { ...CHAT, model: 'gpt-4.1', user: 'before-2' })).status, 200, 'before 2');
     eq((await emb('before the restart')).status, 200, 'before 3');
-    eq((await chatBody(env, '{"not json')).status, 400, 'a refusal (not forwarded)');
+    eq((await chat(env, '{"not json')).status, 400, 'a refusal (not forwarded)');
     const before = await env.rows(4);
     eq(before.length, 4, 'rows before the restart');
     const exit = await stopTollgate(env);
@@ -395,7 +298,7 @@ test('lifecycle_restart_keeps_rows_and_daily_rollup', async () => {
     await startTollgate(env, {});
     const kept = env.query('SELECT * FROM requests ORDER BY id');
     eq(kept, before, 'rows after the restart, unchanged');
-    eq((await chatBody(env, { ...CHAT, user: 'after-1' })).status, 200, 'after 1');
+    eq((await chat(env, { ...CHAT, user: 'after-1' })).status, 200, 'after 1');
     eq((await emb('after the restart')).status, 200, 'after 2');
     const all = await env.rows(6);
     eq(all.length, 6, 'rows appended');
@@ -428,7 +331,7 @@ test('lifecycle_store_queue_full_503_nothing_admitted_lost', async () => {
     }, 5000, 'the test taking the write lock');
     const N = 6;
     const answers = await Promise.all(Array.from({ length: N }, (_, i) =>
-      chatBody(env, { ...CHAT, user: `q-${i}` }, { 'x-fake-delay-ms': '100' })));
+      chat(env, { ...CHAT, user: `q-${i}` }, { 'x-fake-delay-ms': '100' })));
     const ok = answers.filter((a) => a.status === 200);
     const busy = answers.filter((a) => a.status === 503);
     eq(ok.length + busy.length, N, `every answer is 200 or 503 (${answers.map((a) => a.status)})`);
@@ -455,7 +358,7 @@ test('lifecycle_store_queue_full_503_nothing_admitted_lost', async () => {
 test('lifecycle_admin_metrics_and_healthz', async () => {
   const env = await makeEnv();
   try {
-    eq((await chatBody(env, CHAT)).status, 200, 'a request to count');
+    eq((await chat(env, CHAT)).status, 200, 'a request to count');
     const h = await fetch(`${env.admin}/healthz`);
     eq(h.status, 200, 'healthz status');
     eq(await h.json(), { status: 'ok' }, 'healthz body');

@@ -202,18 +202,90 @@ export function curl(args, { timeout = 20000 } = {}) {
   });
 }
 
-// Raw TCP: send bytes, collect the reply until close or timeout.
-export function rawExchange(port, data, { timeout = 3000, halfClose = false } = {}) {
+// Parses as many complete HTTP/1.1 responses as buf holds (Content-Length,
+// chunked, or close-delimited when closed).  Each: {status, headers:[[k,v]],
+// all(name), get(name), body}.
+export function parseResponses(buf, closed) {
+  const out = [];
+  let off = 0;
+  for (;;) {
+    const end = buf.indexOf('\r\n\r\n', off);
+    if (end < 0) break;
+    const lines = buf.subarray(off, end).toString('latin1').split('\r\n');
+    const status = Number((lines[0] || '').split(' ')[1]) || 0;
+    const headers = lines.slice(1).map((l) => {
+      const k = l.indexOf(':');
+      return [l.slice(0, k).toLowerCase(), l.slice(k + 1).trim()];
+    });
+    const all = (n) => headers.filter((h) => h[0] === n).map((h) => h[1]);
+    let p = end + 4;
+    let body = null;
+    if (status < 200 || status === 204 || status === 304) {
+      body = Buffer.alloc(0);
+    } else if (all('transfer-encoding').some((v) => /chunked/i.test(v))) {
+      const parts = [];
+      for (;;) {
+        const le = buf.indexOf('\r\n', p);
+        if (le < 0) break;
+        const size = parseInt(buf.subarray(p, le).toString('latin1'), 16);
+        if (size === 0) {
+          const te = buf.indexOf('\r\n', le + 2);
+          if (te < 0) break;
+          p = te + 2;
+          body = Buffer.concat(parts);
+          break;
+        }
+        if (buf.length < le + 2 + size + 2) break;
+        parts.push(buf.subarray(le + 2, le + 2 + size));
+        p = le + 2 + size + 2;
+      }
+    } else if (all('content-length').length) {
+      const n = Number(all('content-length')[0]);
+      if (buf.length >= p + n) { body = buf.subarray(p, p + n); p += n; }
+    } else if (closed) {
+      body = buf.subarray(p);
+      p = buf.length;
+    }
+    if (body === null) break;
+    out.push({ status, headers, all, get: (n) => all(n)[0], body: body.toString('utf8') });
+    off = p;
+  }
+  return out;
+}
+
+// Raw TCP exchange that tells how it ended: closed (peer FIN), reset (RST),
+// timedOut.  Resolves after `want` final responses, or at close/timeout.
+export function rawHttp(port, data, { want = Infinity, timeout = 3000 } = {}) {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
     const chunks = [];
-    const t = setTimeout(() => s.destroy(), timeout);
-    s.on('connect', () => { s.write(data); if (halfClose) s.end(); });
-    s.on('data', (d) => chunks.push(d));
-    s.on('close', () => { clearTimeout(t); resolve(Buffer.concat(chunks).toString('latin1')); });
-    s.on('error', () => {});
+    const st = { closed: false, reset: false, timedOut: false, connectError: null };
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(t);
+      s.destroy();
+      const buf = Buffer.concat(chunks);
+      const responses = parseResponses(buf, st.closed || st.reset);
+      resolve({ ...st, text: buf.toString('latin1'), responses, final: responses.filter((r) => r.status >= 200) });
+    };
+    const t = setTimeout(() => { st.timedOut = true; finish(); }, timeout);
+    s.on('connect', () => s.write(data));
+    s.on('data', (d) => {
+      chunks.push(d);
+      if (want !== Infinity && parseResponses(Buffer.concat(chunks), false)
+        .filter((r) => r.status >= 200).length >= want) finish();
+    });
+    s.on('end', () => { st.closed = true; finish(); });
+    s.on('error', (e) => {
+      if (e.code === 'ECONNRESET') st.reset = true; else st.connectError = e.code;
+      finish();
+    });
+    s.on('close', finish);
   });
 }
+
 
 export function chat(env, body, headers = {}) {
   return curl([`${env.base}/v1/chat/completions`, '-H', 'content-type: application/json',
