@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "proxy/log.h"
 #include "proxy/upstream.h"
 
 struct pooled {
@@ -27,14 +28,20 @@ struct proxy_upstream {
 	struct evdns_base *dns;
 	SSL_CTX *ctx;
 	const struct config *cfg;
-	SSL_SESSION *session; /* last session, for resumption */
+	SSL_SESSION *sessions[UPSTREAM_TICKETS_MAX]; /* newest last */
+	int nsessions;
 	TAILQ_HEAD(, pooled) idle;
 	int nidle;
 };
 
 static int upstream_ex_index = -1;
 
-/* TLS 1.3 tickets arrive after the handshake: keep the newest per worker. */
+/*
+ * TLS 1.3 tickets arrive after the handshake and are single-use (RFC 8446
+ * §C.4; OpenSSL will not offer one twice), and a server may send several
+ * per full handshake and none after a resumption: keep a few, newest
+ * first, and spend one per new connection.
+ */
 static int
 upstream_on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
@@ -42,8 +49,14 @@ upstream_on_new_session(SSL *ssl, SSL_SESSION *sess)
 
 	if (up == NULL)
 		return 0;
-	SSL_SESSION_free(up->session);
-	up->session = sess;
+	if (up->nsessions == UPSTREAM_TICKETS_MAX) {
+		SSL_SESSION_free(up->sessions[0]);
+		memmove(up->sessions, up->sessions + 1,
+		        (UPSTREAM_TICKETS_MAX - 1) * sizeof(up->sessions[0]));
+		up->nsessions--;
+	}
+	up->sessions[up->nsessions++] = sess;
+	log_debug("upstream: TLS session ticket kept (%d held)", up->nsessions);
 	return 1; /* we keep the reference */
 }
 
@@ -121,7 +134,8 @@ proxy_upstream_free(struct proxy_upstream *up)
 		proxy_upstream_close(p->bev);
 		pool_remove(p);
 	}
-	SSL_SESSION_free(up->session);
+	while (up->nsessions > 0)
+		SSL_SESSION_free(up->sessions[--up->nsessions]);
 	free(up);
 }
 
@@ -132,10 +146,15 @@ proxy_upstream_close(struct bufferevent *bev)
 
 	if (bev == NULL)
 		return;
-	/* Skip close_notify on a socket that may already be gone: a dirty
-	 * shutdown is harmless here and never blocks. */
-	if ((ssl = bufferevent_openssl_get_ssl(bev)) != NULL)
-		SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN);
+	/* A quiet shutdown: no close_notify on a socket that may be gone
+	 * (never blocks), and both flags set so OpenSSL does not mark the
+	 * session unresumable as it would after an unfinished shutdown
+	 * (ssl_clear_bad_session) — the next connection resumes it. */
+	if ((ssl = bufferevent_openssl_get_ssl(bev)) != NULL) {
+		SSL_set_quiet_shutdown(ssl, 1);
+		SSL_set_shutdown(ssl,
+		                 SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	}
 	bufferevent_free(bev);
 }
 
@@ -163,8 +182,12 @@ upstream_ssl(struct proxy_upstream *up)
 		SSL_set_tlsext_host_name(ssl, host);
 		SSL_set1_host(ssl, host);
 	}
-	if (up->session != NULL)
-		SSL_set_session(ssl, up->session);
+	if (up->nsessions > 0) {
+		SSL_SESSION *sess = up->sessions[--up->nsessions];
+
+		SSL_set_session(ssl, sess); /* takes its own reference */
+		SSL_SESSION_free(sess);
+	}
 	return ssl;
 }
 

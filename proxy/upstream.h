@@ -2,7 +2,7 @@
  * proxy/upstream.h — connections to the upstream, per worker.
  *
  * TLS with SNI and certificate verification always on; names resolved with
- * evdns (never blocking the loop); the last TLS session kept for
+ * evdns (never blocking the loop); TLS session tickets kept for
  * resumption; idle keep-alive connections pooled, newest first.
  */
 #ifndef PROXY_UPSTREAM_H
@@ -17,6 +17,7 @@
 
 #define UPSTREAM_POOL_MAX 64   /* idle connections per worker */
 #define UPSTREAM_IDLE_MS 30000 /* an idle one is closed after */
+#define UPSTREAM_TICKETS_MAX 4 /* TLS session tickets kept per worker */
 
 struct proxy_upstream;
 

@@ -2,7 +2,6 @@
  * proxy/workspace.c — workspace attribution (see workspace.h).  Worker
  * threads; reads the frozen config only.
  */
-#include <ctype.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>

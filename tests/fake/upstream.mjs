@@ -34,7 +34,10 @@
 //           audio_input_tokens,audio_output_tokens}|null,
 //    x_request_id, headers:{host, accept-encoding, content-length,
 //    transfer-encoding, authorization_sha256, x-tollgate-workspace, connection},
-//    content_encoding, body_sha256, aborted}
+//    content_encoding, body_sha256, aborted, conn, tls_resumed}
+//   conn numbers the TLS connections the fake accepted (1, 2, ...), so a
+//   test sees keep-alive reuse; tls_resumed is whether that connection's
+//   handshake resumed an earlier TLS session.
 //   The line is written synchronously just BEFORE the last bytes of the
 //   response are handed to the socket, so a client that has read the whole
 //   response always finds its line in the file. For x-fake-hang and
@@ -410,6 +413,9 @@ function writeLog(ctx, { status, usage, model, aborted = false }) {
     content_encoding: ctx.encoding,
     body_sha256: ctx.bodySha,
     aborted,
+    conn: ctx.req.socket.fakeConn ?? null,
+    tls_resumed: typeof ctx.req.socket.isSessionReused === 'function'
+      ? ctx.req.socket.isSessionReused() : null,
   };
   try {
     fs.appendFileSync(OPTS.log, JSON.stringify(line) + '\n');
@@ -986,6 +992,8 @@ server.keepAliveTimeout = 30000;
 server.requestTimeout = 0;   // x-fake-hang / long delays must not be cut by Node
 server.headersTimeout = 60000;
 server.on('connection', (socket) => socket.setNoDelay(true));
+let connSeq = 0;
+server.on('secureConnection', (tlsSocket) => { tlsSocket.fakeConn = ++connSeq; });
 server.on('tlsClientError', () => {}); // e.g. clients that do not trust the cert
 server.on('clientError', (err, socket) => {
   if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');

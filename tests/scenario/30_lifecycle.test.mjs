@@ -219,8 +219,9 @@ test('lifecycle_50mb_embeddings_bounded_memory', async () => {
     if (process.env.TOLLGATE_SANITIZED) {
       console.log(`    (sanitized build: peak RSS ${hwm} kB not checked against the bound)`);
     } else {
-      assert(hwm < 60 * 1024, `tollgate's peak RSS (VmHWM) is ${hwm} kB for a ${r.bodyBytes.length}-byte body; ` +
-        'bound 61440 kB');
+      // Measured ~10 MB; holding the body whole would pass 54 MB.
+      assert(hwm < 30 * 1024, `tollgate's peak RSS (VmHWM) is ${hwm} kB for a ${r.bodyBytes.length}-byte body; ` +
+        'bound 30720 kB');
     }
   } finally { await env.close(); }
 });
