@@ -1,7 +1,9 @@
 /*
  * proxy/admin.c — admin API (see admin.h).  Admin thread only.
  *
- * Serves /healthz (no auth) and /metrics.  The reporting API of DESIGN.md
+ * Serves /healthz (no auth; also proves the database readable through the
+ * admin thread's read-only connection) and /metrics.  The reporting API of
+ * DESIGN.md
  * (/api/usage/..., /api/quota/..., the dashboard) is not built yet: those
  * paths answer 404 saying so.
  */
@@ -21,6 +23,7 @@
 
 struct proxy_admin {
 	struct proxy *px;
+	struct store_reader *reader; /* read-only: reports never block writes */
 	struct event_base *base;
 	struct evhttp *http;
 	pthread_t thread;
@@ -66,11 +69,21 @@ admin_metrics(struct proxy_admin *ad, struct evhttp_request *req)
 {
 	struct evbuffer *b = evbuffer_new();
 	struct store_stats ss;
+	char err[256];
+	int64_t last;
 
 	if (b == NULL)
 		return;
 	proxy_metrics_write(&ad->px->metrics, b);
 	store_stats(ad->px->store, &ss);
+	if (store_reader_last_id(ad->reader, &last, err, sizeof(err)) == 0)
+		evbuffer_add_printf(
+		    b,
+		    "# HELP tollgate_store_last_request_id Highest "
+		    "request id readable in the database.\n"
+		    "# TYPE tollgate_store_last_request_id gauge\n"
+		    "tollgate_store_last_request_id %" PRId64 "\n",
+		    last);
 	evbuffer_add_printf(
 	    b,
 	    "# HELP tollgate_store_rows_committed_total Rows written.\n"
@@ -91,6 +104,37 @@ admin_metrics(struct proxy_admin *ad, struct evhttp_request *req)
 }
 
 static void
+admin_send_json(struct evhttp_request *req, int status, struct evbuffer *b)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	                  "Content-Type", "application/json");
+	evhttp_send_reply(req, status, proxy_reply_reason(status), b);
+}
+
+/* Healthy = the admin thread answers and the database can be read. */
+static void
+admin_healthz(struct proxy_admin *ad, struct evhttp_request *req)
+{
+	struct evbuffer *b = evbuffer_new();
+	char err[256], msg[300];
+	int64_t id;
+
+	if (b == NULL)
+		return;
+	if (store_reader_last_id(ad->reader, &id, err, sizeof(err)) == 0) {
+		evbuffer_add_printf(b, "{\"status\":\"ok\"}\n");
+		admin_send_json(req, 200, b);
+	} else {
+		snprintf(msg, sizeof(msg), "error: database: %s", err);
+		evbuffer_add_printf(b, "{\"status\":");
+		proxy_reply_json_string(b, msg);
+		evbuffer_add_printf(b, "}\n");
+		admin_send_json(req, 503, b);
+	}
+	evbuffer_free(b);
+}
+
+static void
 admin_on_request(struct evhttp_request *req, void *arg)
 {
 	struct proxy_admin *ad = arg;
@@ -100,15 +144,7 @@ admin_on_request(struct evhttp_request *req, void *arg)
 	if (path == NULL)
 		path = "/";
 	if (strcmp(path, "/healthz") == 0) {
-		struct evbuffer *b = evbuffer_new();
-
-		if (b == NULL)
-			return;
-		evbuffer_add_printf(b, "{\"status\":\"ok\"}\n");
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		                  "Content-Type", "application/json");
-		evhttp_send_reply(req, 200, "OK", b);
-		evbuffer_free(b);
+		admin_healthz(ad, req);
 		return;
 	}
 	if (!admin_authorized(ad, req)) {
@@ -152,6 +188,10 @@ proxy_admin_start(struct proxy *px, char *err, size_t errlen)
 		return NULL;
 	}
 	ad->px = px;
+	if ((ad->reader = store_reader_open(cfg->db, err, errlen)) == NULL) {
+		proxy_admin_stop(ad);
+		return NULL;
+	}
 	evhttp_set_gencb(ad->http, admin_on_request, ad);
 	evhttp_set_allowed_methods(ad->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_max_headers_size(ad->http, 16384);
@@ -186,6 +226,7 @@ proxy_admin_stop(struct proxy_admin *ad)
 	}
 	if (ad->http != NULL)
 		evhttp_free(ad->http);
+	store_reader_close(ad->reader);
 	if (ad->base != NULL)
 		event_base_free(ad->base);
 	free(ad);

@@ -491,16 +491,22 @@ store_reader_close(struct store_reader *rd)
 	free(rd);
 }
 
-int64_t
-store_reader_count(struct store_reader *rd)
+int
+store_reader_last_id(struct store_reader *rd, int64_t *id, char *err,
+                     size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
-	int64_t n = -1;
+	int rc = -1;
 
-	if (sqlite3_prepare_v2(rd->db, "SELECT count(*) FROM requests", -1, &s,
-	                       NULL) == SQLITE_OK &&
-	    sqlite3_step(s) == SQLITE_ROW)
-		n = sqlite3_column_int64(s, 0);
+	if (sqlite3_prepare_v2(rd->db,
+	                       "SELECT coalesce(max(id), 0) FROM requests", -1,
+	                       &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW) {
+		*id = sqlite3_column_int64(s, 0);
+		rc = 0;
+	} else {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(rd->db));
+	}
 	sqlite3_finalize(s);
-	return n;
+	return rc;
 }

@@ -97,7 +97,9 @@ struct store_reader *store_reader_open(const char *path, char *err,
                                        size_t errlen);
 void store_reader_close(struct store_reader *rd);
 
-/* Rows in `requests` (for health checks and tests). -1 on error. */
-int64_t store_reader_count(struct store_reader *rd);
+/* The highest request id written (0 when none): a cheap proof the
+ * database is readable.  0 with *id set, or -1 (err says why). */
+int store_reader_last_id(struct store_reader *rd, int64_t *id, char *err,
+                         size_t errlen);
 
 #endif
