@@ -828,8 +828,20 @@ conn_emit(void *arg, const char *buf, size_t len)
 	evbuffer_add(out, buf, len);
 	if (c->out_chunked)
 		evbuffer_add(out, "\r\n", 2);
-	c->bytes_out += len;
-	METRIC_ADD(&c->px->metrics, bytes_to_clients, len);
+}
+
+/* Bytes leave the client output buffer only when written to the socket:
+ * counting drains counts what was sent, heads and local replies too. */
+static void
+conn_on_client_sent(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+                    void *arg)
+{
+	struct proxy_conn *c = arg;
+
+	if (info->n_deleted == 0)
+		return;
+	c->bytes_out += info->n_deleted;
+	METRIC_ADD(&c->px->metrics, bytes_to_clients, info->n_deleted);
 }
 
 static int
@@ -1124,6 +1136,7 @@ proxy_conn_accept(struct proxy_worker *w, evutil_socket_t fd,
 		return;
 	}
 	set_nodelay(c->client);
+	evbuffer_add_cb(client_out(c), conn_on_client_sent, c);
 	bufferevent_setcb(c->client, conn_client_read, conn_client_write,
 	                  conn_client_event, c);
 	bufferevent_setwatermark(c->client, EV_READ, 0, CONN_PIPELINE_MAX);

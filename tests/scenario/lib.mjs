@@ -160,6 +160,8 @@ export async function makeEnv(config = {}, opts = {}) {
     const log = env.logText();
     if (/Sanitizer|runtime error:/.test(log)) throw new Error('sanitizer report in tollgate log:\n' + log.slice(-3000));
     if (r && r.code !== 0 && !env.expectNonZeroExit) throw new Error(`tollgate exited ${r.code} ${r.sig || ''}: ` + log.slice(-1500));
+    // Nothing left behind (KEEP_TEST_DIRS=1 keeps them for debugging).
+    if (!process.env.KEEP_TEST_DIRS) fs.rmSync(dir, { recursive: true, force: true });
   };
   return env;
 }
@@ -319,6 +321,7 @@ export async function run(files) {
     }
     void started;
   }
+  if (certsCache && !process.env.KEEP_TEST_DIRS) fs.rmSync(certsCache.dir, { recursive: true, force: true });
   console.log(`${passed} passed, ${failed} failed`);
   return failed;
 }
