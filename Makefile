@@ -37,10 +37,11 @@ endif
 METER_SRC = meter/endpoint.c meter/jscan.c meter/sse.c meter/request.c \
 	    meter/response.c meter/price.c
 STORE_SRC = store/store.c
+CERTS_SRC = certs/ca.c certs/cache.c
 PROXY_SRC = proxy/log.c proxy/config.c proxy/http.c proxy/headers.c proxy/reply.c \
 	    proxy/workspace.c proxy/upstream.c proxy/conn.c proxy/account.c \
 	    proxy/worker.c proxy/metrics.c proxy/admin.c proxy/main.c
-LIB_SRC = $(METER_SRC) $(STORE_SRC)
+LIB_SRC = $(METER_SRC) $(STORE_SRC) $(CERTS_SRC)
 
 LLHTTP_OBJ = $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o \
 	     $(BUILD)/llhttp/llhttp.o
@@ -115,8 +116,8 @@ fuzz:
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	    --suppress=missingIncludeSystem -I. \
-	    --include=/usr/include/x86_64-linux-gnu/sys/queue.h proxy meter store
-	clang-format --dry-run --Werror proxy/*.[ch] meter/*.[ch] store/*.[ch] \
+	    --include=/usr/include/x86_64-linux-gnu/sys/queue.h proxy meter store certs
+	clang-format --dry-run --Werror proxy/*.[ch] meter/*.[ch] store/*.[ch] certs/*.[ch] \
 	    tests/unit/*.[ch]
 
 clean:

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "certs/certs.h"
 #include "meter/price.h"
 #include "proxy/account.h"
 #include "proxy/admin.h"
@@ -42,7 +43,7 @@ static const char usage_text[] =
     "                 [--db PATH] [--upstream URL] [--workers N] [-v]\n"
     "  tollgate check-config -c FILE\n"
     "  tollgate version\n"
-    "  tollgate ca init [--dir DIR]         (not built yet)\n"
+    "  tollgate ca init [--dir DIR] [--force]\n"
     "  tollgate report [...]                (not built yet)\n"
     "  tollgate reconcile --once [-c FILE]  (not built yet)\n"
     "\n"
@@ -58,7 +59,8 @@ static const char usage_text[] =
     "  --db PATH             SQLite database (overrides \"db\")\n"
     "  --upstream URL        https:// upstream (overrides \"upstream\")\n"
     "  --workers N           proxy worker threads (default: one per core)\n"
-    "  -v                    debug logging\n";
+    "  -v                    debug logging\n"
+    "  --dir DIR, --force    (ca init) where to write the CA; replace one\n";
 
 struct main_state {
 	struct proxy *px;
@@ -87,6 +89,9 @@ usage_error(const char *fmt, ...)
 
 struct cli {
 	const char *cmd;
+	const char *sub;    /* "init" for "ca init" */
+	const char *ca_dir; /* --dir */
+	int force;
 	const char *config;
 	struct config_overrides ov;
 	int verbose;
@@ -101,6 +106,8 @@ parse_cli(int argc, char **argv, struct cli *cli)
 	cli->cmd = "run";
 	if (argc > 1 && argv[1][0] != '-')
 		cli->cmd = argv[i++];
+	if (strcmp(cli->cmd, "ca") == 0 && i < argc && argv[i][0] != '-')
+		cli->sub = argv[i++];
 	for (; i < argc; i++) {
 		const char *a = argv[i];
 		const char **slot = NULL;
@@ -113,6 +120,10 @@ parse_cli(int argc, char **argv, struct cli *cli)
 			cli->verbose = 1;
 			continue;
 		}
+		if (strcmp(a, "--force") == 0) {
+			cli->force = 1;
+			continue;
+		}
 		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0)
 			slot = &cli->config;
 		else if (strcmp(a, "--listen") == 0)
@@ -123,6 +134,8 @@ parse_cli(int argc, char **argv, struct cli *cli)
 			slot = &cli->ov.db;
 		else if (strcmp(a, "--upstream") == 0)
 			slot = &cli->ov.upstream;
+		else if (strcmp(a, "--dir") == 0)
+			slot = &cli->ca_dir;
 		else if (strcmp(a, "--workers") == 0) {
 			char *end;
 			long n;
@@ -230,6 +243,46 @@ cmd_check_config(const struct cli *cli)
 	       cli->config, cfg->nws, meter_prices_count(p),
 	       meter_prices_version(p));
 	meter_prices_free(p);
+	config_free(cfg);
+	return 0;
+}
+
+/* tollgate ca init: the CA for forward-proxy interception. */
+static int
+cmd_ca(const struct cli *cli)
+{
+	char err[1024];
+	struct config *cfg = NULL;
+	const char *dir = cli->ca_dir;
+
+	if (cli->sub == NULL || strcmp(cli->sub, "init") != 0)
+		return usage_error("\"ca\" takes \"init\": tollgate ca init "
+		                   "[--dir DIR] [--force]");
+	if (dir == NULL) {
+		if ((cfg = config_load(cli->config, &cli->ov, err,
+		                       sizeof(err))) == NULL) {
+			fprintf(stderr, "tollgate: %s\n", err);
+			return 1;
+		}
+		dir = cfg->ca_dir;
+	}
+	if (certs_ca_init(dir, cli->force, err, sizeof(err)) == -1) {
+		fprintf(stderr, "tollgate: %s\n", err);
+		config_free(cfg);
+		return 1;
+	}
+	printf("wrote %s/ca.crt and %s/ca.key (mode 0600, keep it secret)\n\n"
+	       "Trust the CA where clients run:\n"
+	       "  system store: cp %s/ca.crt "
+	       "/usr/local/share/ca-certificates/tollgate.crt && "
+	       "update-ca-certificates\n"
+	       "  OpenSSL/Python: export SSL_CERT_FILE=%s/ca.crt   "
+	       "(requests: REQUESTS_CA_BUNDLE)\n"
+	       "  Node: export NODE_EXTRA_CA_CERTS=%s/ca.crt\n"
+	       "  curl: curl --cacert %s/ca.crt -x http://127.0.0.1:8080 ...\n"
+	       "(Forward-proxy interception itself is not built yet; see "
+	       "README.md, Status.)\n",
+	       dir, dir, dir, dir, dir, dir);
 	config_free(cfg);
 	return 0;
 }
@@ -487,7 +540,9 @@ main(int argc, char **argv)
 		return cmd_run(&cli);
 	if (strcmp(cli.cmd, "check-config") == 0)
 		return cmd_check_config(&cli);
-	if (strcmp(cli.cmd, "ca") == 0 || strcmp(cli.cmd, "report") == 0 ||
+	if (strcmp(cli.cmd, "ca") == 0)
+		return cmd_ca(&cli);
+	if (strcmp(cli.cmd, "report") == 0 ||
 	    strcmp(cli.cmd, "reconcile") == 0) {
 		fprintf(
 		    stderr,
