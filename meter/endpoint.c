@@ -91,6 +91,33 @@ meter_endpoint_classify(const char *method, const char *target, size_t len)
 	return METER_EP_OTHER;
 }
 
+int
+meter_endpoint_canonical(const char *target, size_t len)
+{
+	const char *q = memchr(target, '?', len);
+	size_t i;
+
+	if (q != NULL)
+		len = (size_t)(q - target);
+	if (len == 0 || target[0] != '/')
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (target[i] == '%')
+			return -1;
+		if (target[i] != '/' || i + 1 >= len)
+			continue;
+		if (target[i + 1] == '/')
+			return -1;
+		/* "/." or "/.." followed by '/' or the end of the path */
+		if (target[i + 1] == '.' &&
+		    (i + 2 == len || target[i + 2] == '/' ||
+		     (target[i + 2] == '.' &&
+		      (i + 3 == len || target[i + 3] == '/'))))
+			return -1;
+	}
+	return 0;
+}
+
 const char *
 meter_endpoint_name(enum meter_endpoint ep)
 {

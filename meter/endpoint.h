@@ -33,6 +33,14 @@ enum meter_endpoint {
 enum meter_endpoint meter_endpoint_classify(const char *method,
                                             const char *target, size_t len);
 
+/*
+ * Is target a plain origin-form path that classifies as it reads?  0, or -1
+ * when it is not origin-form ("http://..."), or its path (before '?') has
+ * "//", a "." or ".." segment, or a percent escape — forms a server may
+ * resolve to an endpoint the classifier would not see.
+ */
+int meter_endpoint_canonical(const char *target, size_t len);
+
 /* Stable name stored in the database: "/v1/chat/completions", "other". */
 const char *meter_endpoint_name(enum meter_endpoint ep);
 

@@ -29,6 +29,7 @@ struct js_frame {
 	char key[METER_JSCAN_MAX_KEY + 1];
 	size_t keylen;
 	int key_cut;
+	int key_esc;        /* the key has a backslash escape */
 	uint64_t key_begin; /* offset of the key's opening quote */
 	uint64_t sep;       /* offset of the last ',' at this level */
 	uint64_t count;
@@ -343,6 +344,8 @@ js_key_byte_run(struct meter_jscan *js, const char *p, size_t n, size_t *used)
 		size_t body = closed ? k - 1 : k;
 		size_t room = METER_JSCAN_MAX_KEY - f->keylen;
 
+		if (memchr(p, '\\', body) != NULL)
+			f->key_esc = 1;
 		if (body > room) {
 			f->key_cut = 1;
 			body = room;
@@ -467,6 +470,7 @@ js_struct_byte(struct meter_jscan *js, char c)
 		if ((f = js_frame_at(js, js->depth - 1)) != NULL) {
 			f->keylen = 0;
 			f->key_cut = 0;
+			f->key_esc = 0;
 			f->key[0] = '\0';
 			f->key_begin = js->off;
 		}
@@ -613,6 +617,14 @@ meter_jscan_key(const struct meter_jscan *js, int level, size_t *len)
 		return NULL;
 	*len = f->keylen;
 	return f->key;
+}
+
+int
+meter_jscan_key_escaped(const struct meter_jscan *js, int level)
+{
+	return level >= 0 && level < js->depth &&
+	       level < METER_JSCAN_TRACK_DEPTH && js->is_obj[level] &&
+	       js->frame[level].key_esc;
 }
 
 int

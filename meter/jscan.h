@@ -104,6 +104,10 @@ int meter_jscan_at_from(const struct meter_jscan *js, int level,
 const char *meter_jscan_key(const struct meter_jscan *js, int level,
                             size_t *len);
 
+/* Was the member key at level written with a backslash escape
+ * ("mod\u0065l")?  Such a key never matches a path. */
+int meter_jscan_key_escaped(const struct meter_jscan *js, int level);
+
 /* Parses a NUMBER scalar as a non-negative integer; -1 if it is not one. */
 int meter_jscan_uint(const struct meter_jscan_value *v, uint64_t *out);
 

@@ -308,19 +308,17 @@ price_lookup(const struct meter_prices *p, const char *model)
 	if ((e = price_find(p, model, n)) != NULL)
 		return e;
 	if (strncmp(model, "ft:", 3) == 0) {
-		/* ft:BASE:org:suffix:id -> ft:BASE -> BASE */
+		/* ft:BASE:org:suffix:id -> ft:BASE -> ft:ALIAS.  Fine-tunes
+		 * cost more than their base: never fall back to base rates;
+		 * without an ft: entry the model is unpriced. */
 		for (k = n; k > 3 && colons < 3; k--)
 			if (model[k - 1] == ':')
 				colons++;
-		if (colons == 3) {
-			n = k;
-			if ((e = price_find(p, model, n)) != NULL)
-				return e;
-			model += 3;
-			n -= 3;
-			if ((e = price_find(p, model, n)) != NULL)
-				return e;
-		}
+		if (colons == 3 && (e = price_find(p, model, k)) != NULL)
+			return e;
+		n = colons == 3 ? k : n;
+		k = price_alias_len(model, n);
+		return k != n ? price_find(p, model, k) : NULL;
 	}
 	k = price_alias_len(model, n);
 	return k != n ? price_find(p, model, k) : NULL;

@@ -44,7 +44,8 @@ size_t meter_prices_count(const struct meter_prices *p);
  * Prices usage for model at the response's service tier (NULL or "" =
  * standard; "priority"/"fast" and "flex" use those rates when the table has
  * them).  Lookup: exact name, then for "ft:BASE:org:suffix:id" "ft:BASE"
- * and BASE, then the name without a -YYYY-MM-DD or -MMDD date suffix.
+ * (never BASE itself), then the name without a -YYYY-MM-DD or -MMDD date
+ * suffix.
  * 0 and *out filled, or -1 when no entry matches.
  */
 int meter_prices_cost(const struct meter_prices *p, const char *model,

@@ -13,6 +13,7 @@
 
 struct rq_scan {
 	struct meter_request *rq;
+	int escaped_key; /* a top-level member name used an escape */
 	int root_is_object;
 	int saw_safety_id;
 };
@@ -126,6 +127,8 @@ rq_on_value(void *arg, const struct meter_jscan *js,
 	struct meter_request *rq = s->rq;
 	int d = meter_jscan_depth(js);
 
+	if (d >= 1 && meter_jscan_key_escaped(js, 0))
+		s->escaped_key = 1;
 	if (d == 0) {
 		if (v->event == METER_JSCAN_OBJ_BEGIN)
 			s->root_is_object = 1;
@@ -191,6 +194,13 @@ meter_request_inspect(enum meter_endpoint ep, const char *body, size_t len,
 	}
 	if (!s.root_is_object) {
 		*errstr = "the body must be a JSON object";
+		*erroff = 0;
+		goto out;
+	}
+	/* OpenAI's parameter names are plain ASCII; an escaped one could
+	 * hide "model" or "stream" from the meter but not from the API. */
+	if (s.escaped_key) {
+		*errstr = "escaped characters in a top-level member name";
 		*erroff = 0;
 		goto out;
 	}

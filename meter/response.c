@@ -61,6 +61,7 @@ struct meter_response {
 	uint64_t held_base;     /* raw offset of held[0] */
 	const char *problem;    /* why usage may be missing (reported) */
 	int stopped;            /* the meter gave up reading this body */
+	int ended;              /* meter_response_end ran */
 	unsigned char zhead[2]; /* first body bytes, to tell zlib from raw */
 	size_t zhead_len;
 };
@@ -371,7 +372,10 @@ mr_inflate_run(struct meter_response *mr, const char *p, size_t n)
 
 	mr->z.next_in = (unsigned char *)(uintptr_t)p;
 	mr->z.avail_in = (uInt)n;
-	while (mr->z.avail_in > 0 && !mr->stopped) {
+	/* Go on while input remains or the last call filled the window:
+	 * zlib may hold output back until asked again. */
+	mr->z.avail_out = 0;
+	while ((mr->z.avail_in > 0 || mr->z.avail_out == 0) && !mr->stopped) {
 		int rc;
 
 		mr->z.next_out = out;
@@ -601,6 +605,9 @@ meter_response_body(struct meter_response *mr, const char *buf, size_t len)
 void
 meter_response_end(struct meter_response *mr, int complete)
 {
+	if (mr->ended)
+		return;
+	mr->ended = 1;
 	if (mr->kind == MR_JSON) {
 		int whole = complete && mr->doc.fed && !mr->js_bad &&
 		            meter_jscan_finish(mr->js) == 0;

@@ -54,7 +54,8 @@ void meter_response_body(struct meter_response *mr, const char *buf,
 
 /*
  * The body ended (complete = 1) or was cut off (0).  Held bytes are
- * emitted; afterwards meter_response_usage is final.
+ * emitted; afterwards meter_response_usage is final.  Only the first call
+ * counts; later ones do nothing.
  */
 void meter_response_end(struct meter_response *mr, int complete);
 

@@ -92,6 +92,7 @@ struct proxy_conn {
 	int strip;     /* usage injected: strip it again */
 	int retried;
 	int sent;          /* request written upstream */
+	int64_t sent_ms;   /* when it was */
 	int answered;      /* response head received */
 	int informational; /* the response being read is a 1xx */
 	int resp_complete;
@@ -179,6 +180,9 @@ conn_request_reset(struct proxy_conn *c)
 	c->upstream_bytes = 0;
 	c->upstream_request_id[0] = '\0';
 	c->method[0] = c->target[0] = '\0';
+	c->head_req = c->keepalive = 0;
+	c->start_ms = c->sent_ms = 0;
+	memset(&c->wsr, 0, sizeof(c->wsr));
 }
 
 /* --- accounting ----------------------------------------------------------- */
@@ -217,8 +221,10 @@ conn_account(struct proxy_conn *c, int status, const char *error, int complete)
 static void
 conn_next(struct proxy_conn *c, int must_close)
 {
+	int keep = c->keepalive; /* the reset clears it */
+
 	conn_request_reset(c);
-	if (must_close || !c->keepalive || c->w->draining) {
+	if (must_close || !keep || c->w->draining) {
 		conn_set_state(c, CS_CLOSING);
 		bufferevent_disable(c->client, EV_READ);
 		bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
@@ -289,6 +295,10 @@ conn_response_done(struct proxy_conn *c)
 	int upstream_keep = h->keep_alive && !c->upstream_paused;
 	int must_close = c->out_close;
 
+	/* The meter may still hold the tail of a rewritten stream: it goes
+	 * out before the chunked terminator, never after it. */
+	if (c->mr != NULL)
+		meter_response_end(c->mr, 1);
 	if (c->out_chunked)
 		evbuffer_add(client_out(c), "0\r\n\r\n", 5);
 	conn_disarm(c);
@@ -403,6 +413,15 @@ conn_request_ready(struct proxy_conn *c)
 	wr = proxy_workspace_resolve(c->cfg, h, &c->wsr);
 	c->mreq.endpoint =
 	    meter_endpoint_classify(c->method, c->target, strlen(c->target));
+	if (meter_endpoint_canonical(h->buf + h->target_off, h->target_len) ==
+	    -1) {
+		conn_reply_simple(c, 400, "invalid_request_error",
+		                  "non_canonical_target",
+		                  "tollgate takes origin-form targets without "
+		                  "'//', '.' or '..' segments or %-escapes in "
+		                  "the path (absolute-form is not built yet)");
+		return;
+	}
 	if (wr == WORKSPACE_BAD_NAME) {
 		snprintf(c->wsr.name, sizeof(c->wsr.name), "default");
 		conn_reply_simple(c, 400, "invalid_request_error",
@@ -626,16 +645,17 @@ conn_build_request(struct proxy_conn *c)
 	const char *skip[] = {
 	    "host", "expect", "accept-encoding", cfg->workspace_header,
 	    NULL,   NULL};
-	const struct config_workspace *ws = c->wsr.ws;
 	struct evbuffer *out = c->upreq;
 	size_t blen = evbuffer_get_length(c->body);
 	char *injected = NULL;
 	size_t ilen = 0;
 
-	if (ws != NULL && ws->upstream_key != NULL)
+	if (c->wsr.upstream_key != NULL)
 		skip[4] = "authorization";
-	evbuffer_add_printf(out, "%s %s%s HTTP/1.1\r\nHost: %s%s", c->method,
-	                    cfg->upstream_prefix, c->target,
+	/* The whole target as parsed: c->target is a copy cut for logs. */
+	evbuffer_add_printf(out, "%s %s", c->method, cfg->upstream_prefix);
+	evbuffer_add(out, h->buf + h->target_off, h->target_len);
+	evbuffer_add_printf(out, " HTTP/1.1\r\nHost: %s%s",
 	                    strchr(cfg->upstream_host, ':') ? "[" : "",
 	                    cfg->upstream_host);
 	if (strchr(cfg->upstream_host, ':'))
@@ -646,7 +666,7 @@ conn_build_request(struct proxy_conn *c)
 	proxy_headers_copy(out, h, skip);
 	if (skip[4] != NULL)
 		evbuffer_add_printf(out, "Authorization: Bearer %s\r\n",
-		                    ws->upstream_key);
+		                    c->wsr.upstream_key);
 	evbuffer_add_printf(out, "Accept-Encoding: %s\r\n",
 	                    proxy_headers_upstream_encoding(h, c->mreq.stream));
 	if (cfg->inject_stream_usage &&
@@ -659,15 +679,16 @@ conn_build_request(struct proxy_conn *c)
 		evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n", ilen);
 		evbuffer_add(out, injected, ilen);
 		free(injected);
+		evbuffer_drain(c->body, blen); /* only the copy is sent */
 		return;
 	}
 	if (blen > 0 || strcmp(c->method, "POST") == 0 ||
 	    strcmp(c->method, "PUT") == 0 || strcmp(c->method, "PATCH") == 0)
 		evbuffer_add_printf(out, "Content-Length: %zu\r\n", blen);
 	evbuffer_add(out, "\r\n", 2);
-	/* One copy: upreq stays whole for a retry, and is sent by
+	/* Moved, not copied: upreq stays whole for a retry and is sent by
 	 * reference (a reference to a reference is not allowed). */
-	evbuffer_add(out, evbuffer_pullup(c->body, -1), blen);
+	evbuffer_add_buffer(out, c->body);
 }
 
 static void
@@ -678,6 +699,7 @@ conn_upstream_send(struct proxy_conn *c)
 	proxy_http_reset(c->resp_parser);
 	evbuffer_add_buffer_reference(out, c->upreq);
 	c->sent = 1;
+	c->sent_ms = proxy_now_ms();
 	c->upstream_bytes = 0;
 	conn_set_state(c, CS_WAIT);
 	conn_arm(c, c->cfg->timeouts.upstream_response_ms);
@@ -728,8 +750,20 @@ conn_upstream_start(struct proxy_conn *c)
 static int
 conn_retry_stale(struct proxy_conn *c)
 {
+	const struct proxy_http_head *h = proxy_http_head(c->req_parser);
+	size_t n;
+	int replayable = strcmp(c->method, "GET") == 0 ||
+	                 strcmp(c->method, "HEAD") == 0 ||
+	                 strcmp(c->method, "OPTIONS") == 0 ||
+	                 proxy_http_get(h, "idempotency-key", &n) != NULL;
+
 	if (!c->upstream_reused || c->retried || c->upstream_bytes > 0 ||
 	    c->answered)
+		return 0;
+	/* A POST is sent again only when the close came so soon after it
+	 * that the upstream was closing the idle connection, not working on
+	 * the request (which OpenAI would bill twice). */
+	if (!replayable && proxy_now_ms() - c->sent_ms > CONN_STALE_RETRY_MS)
 		return 0;
 	c->retried = 1;
 	c->sent = 0;
@@ -1064,14 +1098,19 @@ conn_close(struct proxy_conn *c, const char *reason)
 	if (c->reserved)
 		store_release(c->px->store);
 	TAILQ_REMOVE(&c->w->conns, c, entry);
-	event_free(c->timer);
-	bufferevent_free(c->client);
+	/* NULL checks: a connection half built when memory ran out. */
+	if (c->timer != NULL)
+		event_free(c->timer);
+	if (c->client != NULL)
+		bufferevent_free(c->client);
 	proxy_upstream_close(c->upstream);
 	proxy_http_free(c->req_parser);
 	proxy_http_free(c->resp_parser);
 	meter_response_free(c->mr);
-	evbuffer_free(c->body);
-	evbuffer_free(c->upreq);
+	if (c->body != NULL)
+		evbuffer_free(c->body);
+	if (c->upreq != NULL)
+		evbuffer_free(c->upreq);
 	METRIC_ADD(&c->px->metrics, connections_open, -1);
 	proxy_worker_conn_closed(c->w);
 	free(c);
@@ -1124,7 +1163,7 @@ proxy_conn_accept(struct proxy_worker *w, evutil_socket_t fd,
 	c->body = evbuffer_new();
 	c->upreq = evbuffer_new();
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);
-	w->nconns++;
+	atomic_fetch_add(&w->nconns, 1);
 	METRIC_ADD(&w->px->metrics, connections_total, 1);
 	METRIC_ADD(&w->px->metrics, connections_open, 1);
 	if (c->client == NULL || c->req_parser == NULL ||

@@ -18,6 +18,9 @@
 	(64 * 1024)           /* client bytes read ahead while a               \
 	                         request is in flight */
 #define CONN_CLOSING_MS 10000 /* flushing a last response */
+#define CONN_STALE_RETRY_MS                                                    \
+	250 /* a pooled upstream connection closing                            \
+	       this soon after a POST was stale */
 #define CONN_LINGER_MS                                                         \
 	2000 /* reading what the client still sends                            \
 	        after our last response, so the close                          \

@@ -24,6 +24,7 @@ struct proxy_http {
 	int too_large;
 	int stopped; /* a callback returned -1 */
 	int in_message;
+	int head_done; /* headers complete: later fields are trailers */
 	const char *error;
 	const char *feed_start, *feed_end; /* the buffer being parsed */
 	const char *value_end; /* end of the last header value piece */
@@ -76,6 +77,7 @@ ph_on_message_begin(llhttp_t *l)
 	h->status = 0;
 	p->last = LAST_NONE;
 	p->in_message = 1;
+	p->head_done = 0;
 	return 0;
 }
 
@@ -98,6 +100,12 @@ ph_on_field(llhttp_t *l, const char *at, size_t n)
 	struct proxy_http *p = ph_of(l);
 	struct proxy_http_head *h = &p->head;
 
+	/* Chunked trailer fields (RFC 9112 §7.1.2) arrive through the same
+	 * callbacks: they are dropped, never merged into the head that was
+	 * already checked and forwarded (a trailer must not smuggle in a
+	 * workspace header or credentials). */
+	if (p->head_done)
+		return 0;
 	if (p->last != LAST_FIELD) {
 		if (h->nf == PROXY_HTTP_MAX_HEADERS) {
 			p->too_large = 1;
@@ -122,6 +130,8 @@ ph_on_value(llhttp_t *l, const char *at, size_t n)
 	struct proxy_http *p = ph_of(l);
 	struct proxy_http_field *f = &p->head.f[p->head.nf - 1];
 
+	if (p->head_done)
+		return 0; /* a trailer */
 	if (p->last != LAST_VALUE) {
 		f->value_off = (uint32_t)p->head.len;
 		p->last = LAST_VALUE;
@@ -151,6 +161,7 @@ ph_on_headers_complete(llhttp_t *l)
 	struct proxy_http_head *h = &p->head;
 	int rc;
 
+	p->head_done = 1;
 	h->major = llhttp_get_http_major(l);
 	h->minor = llhttp_get_http_minor(l);
 	h->keep_alive = llhttp_should_keep_alive(l);

@@ -93,6 +93,10 @@ proxy_upstream_ctx_new(const struct config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
+	/* OpenSSL 3 reports a close without close_notify as an error; many
+	 * servers do that.  Report it as EOF: truncation is then judged by
+	 * the HTTP framing (Content-Length, chunked), which is what counts. */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_session_cache_mode(
 	    ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, upstream_on_new_session);
@@ -234,13 +238,21 @@ pool_on_event(struct bufferevent *bev, short what, void *arg)
 struct bufferevent *
 proxy_upstream_take(struct proxy_upstream *up)
 {
-	struct pooled *p = TAILQ_FIRST(&up->idle);
-	struct bufferevent *bev;
+	struct pooled *p;
+	struct bufferevent *bev = NULL;
 
-	if (p == NULL)
+	/* A connection that received bytes nobody asked for (an early 408
+	 * before an idle close) must not have them read as the answer. */
+	while ((p = TAILQ_FIRST(&up->idle)) != NULL) {
+		bev = p->bev;
+		pool_remove(p);
+		if (evbuffer_get_length(bufferevent_get_input(bev)) == 0)
+			break;
+		proxy_upstream_close(bev);
+		bev = NULL;
+	}
+	if (bev == NULL)
 		return NULL;
-	bev = p->bev;
-	pool_remove(p);
 	/* Reading stays on: the caller sets its callbacks before it returns
 	 * to the loop (saves an epoll_ctl pair per request). */
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
@@ -257,6 +269,7 @@ proxy_upstream_put(struct proxy_upstream *up, struct bufferevent *bev)
 
 	if (up->nidle >= UPSTREAM_POOL_MAX ||
 	    evbuffer_get_length(bufferevent_get_input(bev)) > 0 ||
+	    evbuffer_get_length(bufferevent_get_output(bev)) > 0 ||
 	    (p = calloc(1, sizeof(*p))) == NULL) {
 		proxy_upstream_close(bev);
 		return;

@@ -27,15 +27,37 @@ worker_on_accept(struct evconnlistener *l, evutil_socket_t fd,
 }
 
 static void
+worker_on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_worker *w = arg;
+
+	if (w->listener != NULL)
+		evconnlistener_enable(w->listener);
+}
+
+static void
 worker_on_accept_error(struct evconnlistener *l, void *arg)
 {
 	struct proxy_worker *w = arg;
 	int e = EVUTIL_SOCKET_ERROR();
+	struct timeval pause = {0, WORKER_ACCEPT_PAUSE_MS * 1000};
+	time_t now = time(NULL);
 
-	/* EMFILE and friends: log and keep serving the connections we
-	 * have; libevent retries on the next readiness. */
-	log_err("worker %d: accept: %s", w->id,
-	        evutil_socket_error_to_string(e));
+	/* Out of descriptors: the pending connection stays readable, so
+	 * libevent would retry at once, forever.  Pause accepting a moment
+	 * (the connections we have keep being served) and log once a
+	 * second, not once per retry. */
+	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+		evconnlistener_disable(l);
+		evtimer_add(w->accept_pause, &pause);
+	}
+	if (now != w->accept_warned) {
+		w->accept_warned = now;
+		log_err("worker %d: accept: %s (%d connections open here; "
+		        "raise the descriptor limit, ulimit -n)",
+		        w->id, evutil_socket_error_to_string(e),
+		        atomic_load(&w->nconns));
+	}
 }
 
 static int
@@ -110,7 +132,9 @@ proxy_worker_new(struct proxy *px, int id, char *err, size_t errlen)
 		proxy_worker_free(w);
 		return NULL;
 	}
-	if (worker_bind(w, err, errlen) == -1) {
+	if ((w->accept_pause =
+	         evtimer_new(w->base, worker_on_accept_resume, w)) == NULL ||
+	    worker_bind(w, err, errlen) == -1) {
 		proxy_worker_free(w);
 		return NULL;
 	}
@@ -138,7 +162,7 @@ proxy_worker_start(struct proxy_worker *w)
 static void
 worker_maybe_exit(struct proxy_worker *w)
 {
-	if (w->draining && w->nconns == 0)
+	if (w->draining && atomic_load(&w->nconns) == 0)
 		event_base_loopexit(w->base, NULL);
 }
 
@@ -181,14 +205,14 @@ proxy_worker_stop(struct proxy_worker *w)
 void
 proxy_worker_conn_closed(struct proxy_worker *w)
 {
-	w->nconns--;
+	atomic_fetch_sub(&w->nconns, 1);
 	worker_maybe_exit(w);
 }
 
 int
 proxy_worker_nconns(struct proxy_worker *w)
 {
-	return __atomic_load_n(&w->nconns, __ATOMIC_RELAXED);
+	return atomic_load(&w->nconns);
 }
 
 void
@@ -200,6 +224,8 @@ proxy_worker_free(struct proxy_worker *w)
 		pthread_join(w->thread, NULL);
 	if (w->listener != NULL)
 		evconnlistener_free(w->listener);
+	if (w->accept_pause != NULL)
+		event_free(w->accept_pause);
 	proxy_upstream_free(w->up);
 	if (w->dns != NULL)
 		evdns_base_free(w->dns, 0);

@@ -10,10 +10,16 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/queue.h>
+#include <time.h>
 
 #include "proxy/proxy.h"
 #include "proxy/upstream.h"
+
+#define WORKER_ACCEPT_PAUSE_MS                                                 \
+	100 /* accepting pauses this long when                                 \
+	       descriptors run out */
 
 struct proxy_conn;
 TAILQ_HEAD(proxy_conn_list, proxy_conn);
@@ -28,8 +34,10 @@ struct proxy_worker {
 	pthread_t thread;
 	int started;
 	struct proxy_conn_list conns;
-	int nconns;
-	int draining; /* no new connections; close when idle */
+	_Atomic int nconns;         /* read by main while draining */
+	struct event *accept_pause; /* EMFILE: re-enable accepting */
+	time_t accept_warned;       /* last EMFILE log line */
+	int draining;               /* no new connections; close when idle */
 };
 
 /*

@@ -22,15 +22,6 @@ sha256_hex(const char *s, size_t n, char out[65])
 	out[64] = '\0';
 }
 
-void
-proxy_workspace_key_tag(const char *key, size_t len, char *out)
-{
-	char hex[65];
-
-	sha256_hex(key, len, hex);
-	snprintf(out, WORKSPACE_KEY_TAG, "sha256:%.12s", hex);
-}
-
 /* The bearer token of Authorization, or NULL. */
 static const char *
 bearer(const struct proxy_http_head *h, size_t *len)
@@ -53,14 +44,18 @@ bearer(const struct proxy_http_head *h, size_t *len)
 }
 
 static const struct config_workspace *
-by_key(const struct config *cfg, const char *key, size_t n, char *tag)
+by_key(const struct config *cfg, const char *key, size_t n)
 {
 	char full[72];
 	size_t i, k;
+	int any = 0;
 
+	for (i = 0; i < cfg->nws && !any; i++)
+		any = cfg->ws[i].nkeys > 0;
+	if (!any)
+		return NULL; /* no workspace lists keys: skip the hash */
 	snprintf(full, sizeof(full), "sha256:");
 	sha256_hex(key, n, full + 7);
-	snprintf(tag, WORKSPACE_KEY_TAG, "%.19s", full);
 	for (i = 0; i < cfg->nws; i++)
 		for (k = 0; k < cfg->ws[i].nkeys; k++)
 			if (strcmp(cfg->ws[i].keys[k], full) == 0)
@@ -80,13 +75,17 @@ proxy_workspace_resolve(const struct config *cfg,
 
 	memset(out, 0, sizeof(*out));
 	if (key != NULL)
-		kw = by_key(cfg, key, kn, out->key_tag);
+		kw = by_key(cfg, key, kn);
+	if (kw != NULL)
+		out->upstream_key = kw->upstream_key;
 	if (v != NULL) {
 		if (!config_valid_workspace_name(v, n))
 			return WORKSPACE_BAD_NAME;
 		memcpy(out->name, v, n);
 		out->name[n] = '\0';
 		out->ws = config_workspace(cfg, v, n);
+		if (out->ws != kw)
+			out->upstream_key = NULL; /* key of another workspace */
 		if (out->ws == NULL && cfg->require_known_workspace)
 			return WORKSPACE_UNKNOWN;
 		return WORKSPACE_OK;

@@ -9,12 +9,13 @@
 #include "proxy/config.h"
 #include "proxy/http.h"
 
-#define WORKSPACE_KEY_TAG 20 /* "sha256:" + 12 hex + NUL */
-
 struct workspace_result {
 	char name[CONFIG_NAME_MAX];
 	const struct config_workspace *ws; /* NULL: not configured */
-	char key_tag[WORKSPACE_KEY_TAG];   /* bearer key's hash prefix, or "" */
+	/* The real key to send upstream instead of the client's, or NULL:
+	 * only when the client's bearer key is one of the workspace's own
+	 * keys (a workspace name in a header unlocks nothing). */
+	const char *upstream_key;
 };
 
 enum workspace_rc {
@@ -26,8 +27,5 @@ enum workspace_rc {
 enum workspace_rc proxy_workspace_resolve(const struct config *cfg,
                                           const struct proxy_http_head *h,
                                           struct workspace_result *out);
-
-/* "sha256:" + 12 hex digits of the key's hash, for logs. */
-void proxy_workspace_key_tag(const char *key, size_t len, char *out);
 
 #endif

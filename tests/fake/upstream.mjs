@@ -88,6 +88,7 @@
 //   x-fake-embedding-count: K   force K embeddings (huge bodies are written in pieces)
 //   x-fake-terminal: incomplete|failed   /v1/responses terminal state (stream and non-stream)
 //   x-fake-done: 1              /v1/responses stream: append "data: [DONE]"
+//   x-fake-crlf: 1              SSE lines end in CRLF instead of LF (legal)
 //
 // DETERMINISM
 //   Identical requests (path, body bytes, x-fake-* headers) give byte-identical
@@ -207,6 +208,7 @@ function readKnobs(req) {
     embeddingCount: intHeader(req, 'x-fake-embedding-count'),
     terminal: term === 'incomplete' || term === 'failed' ? term : null,
     done: flagHeader(req, 'x-fake-done'),
+    crlf: flagHeader(req, 'x-fake-crlf'),
   };
 }
 
@@ -571,7 +573,8 @@ async function sendStream(ctx, events, meta) {
   for (let i = 0; i < events.length; i++) {
     if (sink.dead) return;
     if (i > 0 && knobs.eventDelayMs) await sleep(knobs.eventDelayMs);
-    const raw = Buffer.from(events[i].data, 'utf8');
+    const text = knobs.crlf ? events[i].data.replace(/\n/g, '\r\n') : events[i].data;
+    const raw = Buffer.from(text, 'utf8');
     const last = !enc && i === events.length - 1;
     const out = enc ? await enc.push(raw) : raw;
     if (sink.dead) return;

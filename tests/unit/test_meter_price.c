@@ -245,10 +245,16 @@ TEST(meter_prices_cost_fine_tuned)
 	           870000ULL, "ft:gpt-4o-mini-2024-07-18", "standard");
 	check_cost(p, "ft:gpt-4o-mini-2024-07-18", NULL, &u, 870000ULL,
 	           "ft:gpt-4o-mini-2024-07-18", "standard");
-	/* No ft: entry for the base: the base's own price (gpt-3.5-turbo-
-	 * 1106, $1 / $2). */
-	check_cost(p, "ft:gpt-3.5-turbo-1106:acme::abc123", NULL, &v,
-	           2000000ULL, "gpt-3.5-turbo-1106", "standard");
+	/* No ft: entry for the base: unpriced, never the (cheaper) base
+	 * model's rates. */
+	{
+		struct meter_cost c;
+
+		CHECK(meter_prices_cost(p, "ft:gpt-3.5-turbo-1106:acme::abc123",
+		                        NULL, &v, &c) == -1);
+		CHECK(meter_prices_cost(p, "ft:o4-mini-2025-04-16:acme:x:y",
+		                        NULL, &v, &c) == -1);
+	}
 	meter_prices_free(p);
 }
 
