@@ -52,8 +52,6 @@ static const char *const state_names[] = {"idle", "head",   "body",   "connect",
 /* A refusal decided inside a parser callback, sent after it returns. */
 struct conn_refusal {
 	int status;
-	const char *type;
-	const char *code;
 	char msg[256];
 };
 
@@ -74,6 +72,7 @@ struct proxy_conn {
 	struct proxy_http *resp_parser;
 	int upstream_reused; /* this request went on a pooled conn */
 	int upstream_paused; /* backpressure: upstream reading off */
+	int upstream_eof;    /* EOF came while bytes waited unread */
 	int lingering;       /* last response sent, write side shut */
 
 	/* per request */
@@ -116,9 +115,25 @@ static void conn_linger(struct proxy_conn *c);
 
 /* --- small helpers ------------------------------------------------------ */
 
+/* Legal transitions (STYLE.md §9); closing a connection is not one. */
+#define S(x) (1u << (x))
+static const unsigned state_next[] = {
+    [CS_IDLE] = S(CS_HEAD) | S(CS_CLOSING),
+    [CS_HEAD] = S(CS_BODY) | S(CS_IDLE) | S(CS_CLOSING),
+    [CS_BODY] = S(CS_CONNECT) | S(CS_IDLE) | S(CS_CLOSING),
+    [CS_CONNECT] = S(CS_CONNECT) | S(CS_WAIT) | S(CS_IDLE) | S(CS_CLOSING),
+    [CS_WAIT] = S(CS_CONNECT) | S(CS_STREAM) | S(CS_IDLE) | S(CS_CLOSING),
+    [CS_STREAM] = S(CS_IDLE) | S(CS_CLOSING),
+    [CS_CLOSING] = 0,
+};
+#undef S
+
 static void
 conn_set_state(struct proxy_conn *c, enum conn_state s)
 {
+	if (!(state_next[c->state] & (1u << s)))
+		log_err("conn %" PRIu64 ": illegal state change %s -> %s",
+		        c->id, state_names[c->state], state_names[s]);
 	log_debug("conn %" PRIu64 ": %s -> %s", c->id, state_names[c->state],
 	          state_names[s]);
 	c->state = s;
@@ -159,7 +174,7 @@ conn_upstream_drop(struct proxy_conn *c)
 {
 	proxy_upstream_close(c->upstream);
 	c->upstream = NULL;
-	c->upstream_paused = 0;
+	c->upstream_paused = c->upstream_eof = 0;
 }
 
 /* Frees what one request owned and readies for the next. */
@@ -781,6 +796,13 @@ conn_upstream_failed(struct proxy_conn *c, short what)
 	char why[256];
 	int timeout = (what & BEV_EVENT_TIMEOUT) != 0;
 
+	/* Backpressure may have left response bytes unread: the EOF is
+	 * acted on once they are (conn_upstream_read). */
+	if ((what & BEV_EVENT_EOF) && c->upstream_paused &&
+	    evbuffer_get_length(bufferevent_get_input(c->upstream)) > 0) {
+		c->upstream_eof = 1;
+		return;
+	}
 	proxy_upstream_error(c->upstream, why, sizeof(why));
 	if (timeout)
 		snprintf(why, sizeof(why), "upstream silent for %d ms",
@@ -998,8 +1020,11 @@ conn_upstream_read(struct bufferevent *bev, void *arg)
 		enum proxy_http_rc rc;
 		size_t used = 0;
 
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
+			if (c->upstream_eof)
+				conn_upstream_failed(c, BEV_EVENT_EOF);
 			return;
+		}
 		rc = proxy_http_feed(c->resp_parser, v.iov_base, v.iov_len,
 		                     &used);
 		evbuffer_drain(in, used);

@@ -172,6 +172,14 @@ bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
 		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
 }
 
+/* SQLite integers are signed 64-bit: a count past that (a broken or
+ * hostile upstream) is stored as the largest, never as a negative. */
+static sqlite3_int64
+clamp64(uint64_t v)
+{
+	return v > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)v;
+}
+
 static int
 st_insert(struct store *st, const struct store_record *r)
 {
@@ -188,16 +196,16 @@ st_insert(struct store *st, const struct store_record *r)
 	bind_text_or_null(s, i++, r->model);
 	sqlite3_bind_int(s, i++, r->status);
 	sqlite3_bind_int(s, i++, r->stream);
-	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->input_tokens);
-	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->cached_input_tokens);
-	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->output_tokens);
-	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->reasoning_tokens);
+	sqlite3_bind_int64(s, i++, clamp64(r->input_tokens));
+	sqlite3_bind_int64(s, i++, clamp64(r->cached_input_tokens));
+	sqlite3_bind_int64(s, i++, clamp64(r->output_tokens));
+	sqlite3_bind_int64(s, i++, clamp64(r->reasoning_tokens));
 	if (r->unit_kind[0] != '\0')
 		sqlite3_bind_double(s, i++, r->units);
 	else
 		sqlite3_bind_null(s, i++);
 	bind_text_or_null(s, i++, r->unit_kind);
-	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->cost_nanousd);
+	sqlite3_bind_int64(s, i++, clamp64(r->cost_nanousd));
 	sqlite3_bind_int(s, i++, r->estimated);
 	bind_text_or_null(s, i++, r->price_version);
 	bind_text_or_null(s, i++, r->upstream_request_id);
@@ -216,11 +224,11 @@ st_insert(struct store *st, const struct store_record *r)
 	sqlite3_bind_text(s, i++, r->workspace, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, i++, r->model, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, i++, r->endpoint, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->input_tokens);
-	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->cached_input_tokens);
-	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->output_tokens);
-	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->reasoning_tokens);
-	sqlite3_bind_int64(s, i++, (sqlite3_int64)r->cost_nanousd);
+	sqlite3_bind_int64(s, i++, clamp64(r->input_tokens));
+	sqlite3_bind_int64(s, i++, clamp64(r->cached_input_tokens));
+	sqlite3_bind_int64(s, i++, clamp64(r->output_tokens));
+	sqlite3_bind_int64(s, i++, clamp64(r->reasoning_tokens));
+	sqlite3_bind_int64(s, i++, clamp64(r->cost_nanousd));
 	return sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
 }
 

@@ -159,6 +159,8 @@ export async function makeEnv(config = {}, opts = {}) {
     env.fake.child.kill('SIGTERM');
     const log = env.logText();
     if (/Sanitizer|runtime error:/.test(log)) throw new Error('sanitizer report in tollgate log:\n' + log.slice(-3000));
+    const illegal = log.split('\n').filter((l) => l.includes('illegal state change'));
+    if (illegal.length) throw new Error('state machine broke its own rules:\n' + illegal.join('\n'));
     if (r && r.code !== 0 && !env.expectNonZeroExit) throw new Error(`tollgate exited ${r.code} ${r.sig || ''}: ` + log.slice(-1500));
     // Nothing left behind (KEEP_TEST_DIRS=1 keeps them for debugging).
     if (!process.env.KEEP_TEST_DIRS) fs.rmSync(dir, { recursive: true, force: true });
