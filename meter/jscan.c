@@ -627,6 +627,15 @@ meter_jscan_key_escaped(const struct meter_jscan *js, int level)
 	       js->frame[level].key_esc;
 }
 
+void
+meter_jscan_copy(char *dst, size_t cap, const struct meter_jscan_value *v)
+{
+	size_t n = v->len < cap - 1 ? v->len : cap - 1;
+
+	memcpy(dst, v->text, n);
+	dst[n] = '\0';
+}
+
 int
 meter_jscan_uint(const struct meter_jscan_value *v, uint64_t *out)
 {

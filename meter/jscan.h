@@ -108,6 +108,10 @@ const char *meter_jscan_key(const struct meter_jscan *js, int level,
  * ("mod\u0065l")?  Such a key never matches a path. */
 int meter_jscan_key_escaped(const struct meter_jscan *js, int level);
 
+/* Copies a scalar's kept text into dst (cap bytes, NUL-terminated, cut
+ * to fit). */
+void meter_jscan_copy(char *dst, size_t cap, const struct meter_jscan_value *v);
+
 /* Parses a NUMBER scalar as a non-negative integer; -1 if it is not one. */
 int meter_jscan_uint(const struct meter_jscan_value *v, uint64_t *out);
 

@@ -24,15 +24,6 @@ key_is(const char *k, size_t n, const char *want)
 	return k != NULL && strlen(want) == n && memcmp(k, want, n) == 0;
 }
 
-static void
-copy_text(char *dst, size_t cap, const struct meter_jscan_value *v)
-{
-	size_t n = v->len < cap - 1 ? v->len : cap - 1;
-
-	memcpy(dst, v->text, n);
-	dst[n] = '\0';
-}
-
 /* Keys under which prompt text lives, and keys whose strings are payloads
  * (base64 images, audio, file data) rather than text the model tokenises
  * as words. */
@@ -87,7 +78,7 @@ rq_top_scalar(struct rq_scan *s, const struct meter_jscan *js,
 	uint64_t u;
 
 	if (meter_jscan_at(js, "model") && v->kind == METER_JSCAN_STRING) {
-		copy_text(rq->model, sizeof(rq->model), v);
+		meter_jscan_copy(rq->model, sizeof(rq->model), v);
 	} else if (meter_jscan_at(js, "stream")) {
 		rq->stream = v->kind == METER_JSCAN_TRUE;
 	} else if (meter_jscan_at(js, "background")) {
@@ -102,11 +93,11 @@ rq_top_scalar(struct rq_scan *s, const struct meter_jscan *js,
 			rq->n = u;
 	} else if (meter_jscan_at(js, "safety_identifier") &&
 	           v->kind == METER_JSCAN_STRING) {
-		copy_text(rq->end_user, sizeof(rq->end_user), v);
+		meter_jscan_copy(rq->end_user, sizeof(rq->end_user), v);
 		s->saw_safety_id = 1;
 	} else if (meter_jscan_at(js, "user") &&
 	           v->kind == METER_JSCAN_STRING && !s->saw_safety_id) {
-		copy_text(rq->end_user, sizeof(rq->end_user), v);
+		meter_jscan_copy(rq->end_user, sizeof(rq->end_user), v);
 	}
 }
 

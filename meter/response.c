@@ -79,15 +79,6 @@ media_is(const char *ct, const char *want)
 	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t');
 }
 
-static void
-copy_text(char *dst, size_t cap, const struct meter_jscan_value *v)
-{
-	size_t n = v->len < cap - 1 ? v->len : cap - 1;
-
-	memcpy(dst, v->text, n);
-	dst[n] = '\0';
-}
-
 /* Usage paths of chat/completions/embeddings and of the Responses API. */
 static const struct {
 	const char *path;
@@ -161,11 +152,12 @@ mr_top_value(struct mr_doc *d, const struct meter_jscan *js, int lv,
 	if (v->kind != METER_JSCAN_STRING)
 		return;
 	if (meter_jscan_at_from(js, lv, "model"))
-		copy_text(d->u.model, sizeof(d->u.model), v);
+		meter_jscan_copy(d->u.model, sizeof(d->u.model), v);
 	else if (meter_jscan_at_from(js, lv, "service_tier"))
-		copy_text(d->u.service_tier, sizeof(d->u.service_tier), v);
+		meter_jscan_copy(d->u.service_tier, sizeof(d->u.service_tier),
+		                 v);
 	else if (meter_jscan_at_from(js, lv, "id"))
-		copy_text(d->u.response_id, sizeof(d->u.response_id), v);
+		meter_jscan_copy(d->u.response_id, sizeof(d->u.response_id), v);
 }
 
 /* Generated text, counted only to estimate a stream that was cut off. */

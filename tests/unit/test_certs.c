@@ -43,6 +43,20 @@ mode_of(const char *dir, const char *name)
 	return stat(p, &st) == 0 ? (int)(st.st_mode & 0777) : -1;
 }
 
+/* A fresh CA in a temp dir, loaded; NULL (and a failed check) if not. */
+static struct certs_ca *
+ca_fixture(char *dir, size_t len)
+{
+	char err[512];
+	struct certs_ca *ca = NULL;
+
+	CHECK(tmpdir_new(dir, len) != NULL);
+	CHECK(certs_ca_init(dir, 0, err, sizeof(err)) == 0);
+	ca = certs_ca_load(dir, err, sizeof(err));
+	CHECK(ca != NULL);
+	return ca;
+}
+
 /* Does leaf verify against the CA for host (chain + name)? */
 static int
 verifies(const struct certs_ca *ca, X509 *leaf, const char *host)
@@ -113,10 +127,7 @@ TEST(certs_leaf_mint_verifies_for_its_host_only)
 	X509 *leaf, *ip;
 	time_t now = time(NULL);
 
-	CHECK(tmpdir_new(dir, sizeof(dir)) != NULL);
-	CHECK(certs_ca_init(dir, 0, err, sizeof(err)) == 0);
-	ca = certs_ca_load(dir, err, sizeof(err));
-	CHECK(ca != NULL);
+	ca = ca_fixture(dir, sizeof(dir));
 	if (ca == NULL)
 		return;
 	leaf = certs_leaf_mint(ca, "api.openai.com", now, err, sizeof(err));
@@ -160,10 +171,7 @@ TEST(certs_cache_get_reuses_evicts_and_expires)
 	SSL_CTX *a, *b;
 	time_t now = time(NULL);
 
-	CHECK(tmpdir_new(dir, sizeof(dir)) != NULL);
-	CHECK(certs_ca_init(dir, 0, err, sizeof(err)) == 0);
-	ca = certs_ca_load(dir, err, sizeof(err));
-	CHECK(ca != NULL);
+	ca = ca_fixture(dir, sizeof(dir));
 	if (ca == NULL)
 		return;
 	c = certs_cache_new(ca, 2);
