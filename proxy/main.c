@@ -247,6 +247,32 @@ cmd_check_config(const struct cli *cli)
 	return 0;
 }
 
+/*
+ * The interception CA: created on first start (one log line), else loaded;
+ * a key readable by group or others stops start-up (certs_ca_load says
+ * how to fix it).
+ */
+static struct certs_ca *
+load_or_create_ca(const struct config *cfg, char *err, size_t errlen)
+{
+	char inner[768];
+	struct certs_ca *ca;
+
+	if (!certs_ca_exists(cfg->ca_dir)) {
+		if (certs_ca_init(cfg->ca_dir, 0, inner, sizeof(inner)) == -1) {
+			snprintf(err, errlen, "creating the CA: %s", inner);
+			return NULL;
+		}
+		log_info("created the interception CA %s/ca.crt (trust it in "
+		         "clients that use tollgate as HTTPS_PROXY; see "
+		         "tollgate ca init)",
+		         cfg->ca_dir);
+	}
+	if ((ca = certs_ca_load(cfg->ca_dir, inner, sizeof(inner))) == NULL)
+		snprintf(err, errlen, "loading the CA: %s", inner);
+	return ca;
+}
+
 /* tollgate ca init: the CA for forward-proxy interception. */
 static int
 cmd_ca(const struct cli *cli)
@@ -429,6 +455,7 @@ teardown(struct proxy *px, struct proxy_admin *ad)
 		        lost);
 	px->store = NULL;
 	SSL_CTX_free(px->upstream_ctx);
+	certs_ca_free(px->ca);
 	meter_prices_free(px->prices);
 }
 
@@ -462,6 +489,7 @@ cmd_run(const struct cli *cli)
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	if ((px.prices = load_prices(cfg, err, sizeof(err))) == NULL ||
 	    ensure_parent_dir(cfg->db, err, sizeof(err)) == -1 ||
+	    (px.ca = load_or_create_ca(cfg, err, sizeof(err))) == NULL ||
 	    (px.store = store_open(cfg->db, cfg->store_queue, err,
 	                           sizeof(err))) == NULL ||
 	    (px.upstream_ctx = proxy_upstream_ctx_new(cfg, err, sizeof(err))) ==

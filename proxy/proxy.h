@@ -16,12 +16,14 @@
 #include "store/store.h"
 
 struct proxy_worker;
+struct certs_ca;
 
 struct proxy {
 	const struct config *cfg; /* frozen snapshot */
 	struct meter_prices *prices;
 	struct store *store;
 	SSL_CTX *upstream_ctx; /* client side, verifying */
+	struct certs_ca *ca;   /* interception CA (forward-proxy mode) */
 	struct proxy_metrics metrics;
 	struct proxy_worker **workers;
 	int nworkers;
