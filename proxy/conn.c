@@ -17,6 +17,9 @@
 #include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "certs/certs.h"
 #include "meter/endpoint.h"
 #include "meter/request.h"
 #include "meter/response.h"
@@ -74,6 +78,8 @@ struct proxy_conn {
 	int upstream_paused; /* backpressure: upstream reading off */
 	int upstream_eof;    /* EOF came while bytes waited unread */
 	int lingering;       /* last response sent, write side shut */
+	int intercepted;     /* inside a CONNECT tunnel, TLS terminated */
+	char proxy_user[CONFIG_NAME_MAX]; /* Proxy-Authorization user */
 
 	/* per request */
 	struct evbuffer *body;  /* request body as received */
@@ -112,6 +118,12 @@ static void conn_parse_requests(struct proxy_conn *c);
 static void conn_upstream_read(struct bufferevent *bev, void *arg);
 static void conn_upstream_start(struct proxy_conn *c);
 static void conn_linger(struct proxy_conn *c);
+static void conn_connect(struct proxy_conn *c);
+static void conn_client_read(struct bufferevent *bev, void *arg);
+static void conn_client_write(struct bufferevent *bev, void *arg);
+static void conn_client_event(struct bufferevent *bev, short what, void *arg);
+static void conn_on_client_sent(struct evbuffer *buf,
+                                const struct evbuffer_cb_info *info, void *arg);
 
 /* --- small helpers ------------------------------------------------------ */
 
@@ -355,7 +367,7 @@ req_on_head(void *arg, struct proxy_http_head *h)
 	c->target[n] = '\0';
 	c->keepalive = h->keep_alive;
 	c->head_req = strcmp(h->method, "HEAD") == 0;
-	if (h->upgrade) {
+	if (h->upgrade && strcmp(h->method, "CONNECT") != 0) {
 		rf->status = 501;
 		snprintf(rf->msg, sizeof(rf->msg),
 		         "tollgate does not proxy "
@@ -413,6 +425,179 @@ req_on_complete(void *arg)
 static const struct proxy_http_callbacks req_callbacks = {
     req_on_head, req_on_body, req_on_complete};
 
+/* --- CONNECT (forward-proxy mode) ---------------------------------------- */
+
+/* "host:port" or "[v6]:port" into host and port; -1 when malformed. */
+static int
+conn_authority(const struct proxy_http_head *h, char *host, size_t cap,
+               int *port)
+{
+	char buf[CERTS_HOST_MAX + 16];
+
+	if (h->target_len == 0 || h->target_len >= sizeof(buf))
+		return -1;
+	memcpy(buf, h->buf + h->target_off, h->target_len);
+	buf[h->target_len] = '\0';
+	if (config_split_hostport(buf, host, cap, port) == -1 || *port == 0)
+		return -1;
+	return 0;
+}
+
+static int
+host_listed(char *const *list, size_t n, const char *host)
+{
+	size_t i, hl = strlen(host);
+
+	for (i = 0; i < n; i++) {
+		const char *pat = list[i];
+		size_t pl = strlen(pat);
+
+		if (strcmp(pat, "*") == 0 || strcasecmp(pat, host) == 0)
+			return 1;
+		/* "*.example.com" matches any name below example.com */
+		if (pl > 2 && pat[0] == '*' && pat[1] == '.' && hl > pl - 1 &&
+		    strcasecmp(host + hl - (pl - 1), pat + 1) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The user name of Proxy-Authorization: Basic, into c->proxy_user. */
+static int
+conn_proxy_user(struct proxy_conn *c, const struct proxy_http_head *h)
+{
+	unsigned char dec[256];
+	char b64[344];
+	size_t n;
+	const char *v = proxy_http_get(h, "proxy-authorization", &n);
+	int len;
+	char *colon;
+
+	c->proxy_user[0] = '\0';
+	if (v == NULL)
+		return 0;
+	if (n < 7 || strncasecmp(v, "Basic ", 6) != 0 || n - 6 >= sizeof(b64))
+		return -1;
+	memcpy(b64, v + 6, n - 6);
+	b64[n - 6] = '\0';
+	len = EVP_DecodeBlock(dec, (unsigned char *)b64, (int)(n - 6));
+	if (len <= 0)
+		return -1;
+	dec[len < (int)sizeof(dec) ? len : (int)sizeof(dec) - 1] = '\0';
+	if ((colon = strchr((char *)dec, ':')) != NULL)
+		*colon = '\0';
+	if (!config_valid_workspace_name((char *)dec, strlen((char *)dec)))
+		return -1;
+	snprintf(c->proxy_user, sizeof(c->proxy_user), "%s", (char *)dec);
+	return 0;
+}
+
+static void
+conn_refuse_connect(struct proxy_conn *c, int status, const char *code,
+                    const char *headers, const char *msg)
+{
+	/* Whatever the client sent after CONNECT is not HTTP: close. */
+	struct proxy_reply r = {
+	    status, "invalid_request_error", code, NULL, headers, 1, 0};
+
+	conn_reply(c, &r, NULL, "%s", msg);
+}
+
+/* Terminates TLS for host with a minted leaf; the requests inside go
+ * through the same metering as base-URL requests. */
+static void
+conn_intercept(struct proxy_conn *c, const char *host)
+{
+	char err[256];
+	SSL_CTX *ctx = c->w->certs != NULL
+	                   ? certs_cache_get(c->w->certs, host, time(NULL), err,
+	                                     sizeof(err))
+	                   : NULL;
+	struct bufferevent *under = c->client, *tls;
+	SSL *ssl;
+
+	if (ctx == NULL || (ssl = SSL_new(ctx)) == NULL) {
+		conn_refuse_connect(c, 502, "intercept_failed", NULL,
+		                    "tollgate cannot intercept this host");
+		return;
+	}
+	evbuffer_add_printf(client_out(c),
+	                    "HTTP/1.1 200 Connection established\r\n\r\n");
+	/* The filter owns ssl and the plain bufferevent from here on, even
+	 * when it fails (STYLE.md §11). */
+	tls = bufferevent_openssl_filter_new(
+	    c->w->base, under, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (tls == NULL) {
+		conn_close(c, "cannot start TLS");
+		return;
+	}
+	c->client = tls;
+	c->intercepted = 1;
+	log_info("conn %" PRIu64 ": CONNECT %s intercepted", c->id, host);
+	evbuffer_add_cb(client_out(c), conn_on_client_sent, c);
+	bufferevent_setcb(tls, conn_client_read, conn_client_write,
+	                  conn_client_event, c);
+	bufferevent_setwatermark(tls, EV_READ, 0, CONN_PIPELINE_MAX);
+	bufferevent_setwatermark(tls, EV_WRITE, CONN_OUT_LOW, 0);
+	conn_request_reset(c);
+	proxy_http_reset(c->req_parser);
+	conn_set_state(c, CS_IDLE);
+	conn_arm(c, c->cfg->timeouts.client_idle_ms);
+	bufferevent_enable(tls, EV_READ | EV_WRITE);
+	/* A ClientHello sent right behind the CONNECT is already read. */
+	if (evbuffer_get_length(bufferevent_get_input(under)) > 0)
+		bufferevent_trigger(under, EV_READ,
+		                    BEV_TRIG_IGNORE_WATERMARKS |
+		                        BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static void
+conn_connect(struct proxy_conn *c)
+{
+	const struct proxy_http_head *h = proxy_http_head(c->req_parser);
+	const struct config *cfg = c->cfg;
+	char host[CERTS_HOST_MAX + 1], msg[400];
+	int port = 0;
+
+	if (c->intercepted || conn_authority(h, host, sizeof(host), &port)) {
+		conn_refuse_connect(c, 400, "bad_connect", NULL,
+		                    "CONNECT takes host:port");
+		return;
+	}
+	if (conn_proxy_user(c, h) == -1 ||
+	    (cfg->require_proxy_auth && c->proxy_user[0] == '\0')) {
+		conn_refuse_connect(
+		    c, 407, "proxy_auth_required",
+		    "Proxy-Authenticate: Basic realm=\"tollgate\"\r\n",
+		    "tollgate needs Proxy-Authorization: Basic with the "
+		    "workspace as the user name");
+		return;
+	}
+	if (port == cfg->listen_port && (config_host_is_loopback(host) ||
+	                                 strcmp(host, cfg->listen_host) == 0)) {
+		conn_refuse_connect(c, 403, "connect_loop", NULL,
+		                    "CONNECT to tollgate itself would loop");
+		return;
+	}
+	if (host_listed(cfg->intercept_hosts, cfg->n_intercept, host)) {
+		conn_intercept(c, host);
+		return;
+	}
+	if (host_listed(cfg->tunnel_hosts, cfg->n_tunnel, host)) {
+		conn_refuse_connect(
+		    c, 501, "tunnel_not_built", NULL,
+		    "tollgate does not tunnel to other hosts yet "
+		    "(only intercept_hosts are served)");
+		return;
+	}
+	snprintf(msg, sizeof(msg),
+	         "CONNECT to %s is refused: it is in neither intercept_hosts "
+	         "nor tunnel_hosts",
+	         host);
+	conn_refuse_connect(c, 403, "host_not_allowed", NULL, msg);
+}
+
 /* Checks and forwards a fully read request. */
 static void
 conn_request_ready(struct proxy_conn *c)
@@ -425,7 +610,11 @@ conn_request_ready(struct proxy_conn *c)
 
 	conn_disarm(c);
 	conn_set_state(c, CS_CONNECT);
-	wr = proxy_workspace_resolve(c->cfg, h, &c->wsr);
+	if (strcmp(c->method, "CONNECT") == 0) {
+		conn_connect(c);
+		return;
+	}
+	wr = proxy_workspace_resolve(c->cfg, c->proxy_user, h, &c->wsr);
 	c->mreq.endpoint =
 	    meter_endpoint_classify(c->method, c->target, strlen(c->target));
 	if (meter_endpoint_canonical(h->buf + h->target_off, h->target_len) ==
@@ -637,6 +826,14 @@ conn_client_event(struct bufferevent *bev, short what, void *arg)
 	                  : (what & BEV_EVENT_EOF)   ? "client closed"
 	                                             : "client error";
 
+	if (what & BEV_EVENT_CONNECTED)
+		return; /* the intercepted client finished its TLS handshake */
+	if (c->intercepted && (what & BEV_EVENT_ERROR)) {
+		unsigned long e = bufferevent_get_openssl_error(bev);
+
+		log_debug("conn %" PRIu64 ": TLS: %s", c->id,
+		          e ? ERR_error_string(e, NULL) : "socket error");
+	}
 	if (c->state == CS_CLOSING && c->lingering) {
 		conn_close(c, "done");
 		return;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "certs/certs.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
 #include "proxy/worker.h"
@@ -124,7 +125,9 @@ proxy_worker_new(struct proxy *px, int id, char *err, size_t errlen)
 	    (w->dns = evdns_base_new(
 	         w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL ||
 	    (w->up = proxy_upstream_new(w->base, w->dns, px->upstream_ctx,
-	                                px->cfg)) == NULL) {
+	                                px->cfg)) == NULL ||
+	    (px->ca != NULL &&
+	     (w->certs = certs_cache_new(px->ca, 0)) == NULL)) {
 		snprintf(err, errlen,
 		         "worker %d: cannot set up its event loop "
 		         "or resolver (check /etc/resolv.conf)",
@@ -227,6 +230,7 @@ proxy_worker_free(struct proxy_worker *w)
 	if (w->accept_pause != NULL)
 		event_free(w->accept_pause);
 	proxy_upstream_free(w->up);
+	certs_cache_free(w->certs);
 	if (w->dns != NULL)
 		evdns_base_free(w->dns, 0);
 	if (w->base != NULL)

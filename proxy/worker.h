@@ -30,6 +30,7 @@ struct proxy_worker {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct proxy_upstream *up;
+	struct certs_cache *certs; /* leaves for intercepted hosts */
 	struct evconnlistener *listener;
 	pthread_t thread;
 	int started;

@@ -64,7 +64,7 @@ by_key(const struct config *cfg, const char *key, size_t n)
 }
 
 enum workspace_rc
-proxy_workspace_resolve(const struct config *cfg,
+proxy_workspace_resolve(const struct config *cfg, const char *proxy_user,
                         const struct proxy_http_head *h,
                         struct workspace_result *out)
 {
@@ -93,6 +93,13 @@ proxy_workspace_resolve(const struct config *cfg,
 	if (kw != NULL) {
 		snprintf(out->name, sizeof(out->name), "%s", kw->name);
 		out->ws = kw;
+		return WORKSPACE_OK;
+	}
+	if (proxy_user != NULL && proxy_user[0] != '\0') {
+		snprintf(out->name, sizeof(out->name), "%s", proxy_user);
+		out->ws = config_workspace(cfg, proxy_user, strlen(proxy_user));
+		if (out->ws == NULL && cfg->require_known_workspace)
+			return WORKSPACE_UNKNOWN;
 		return WORKSPACE_OK;
 	}
 	snprintf(out->name, sizeof(out->name), "default");

@@ -24,7 +24,11 @@ enum workspace_rc {
 	WORKSPACE_UNKNOWN,  /* require_known_workspace and unknown: 403 */
 };
 
+/* proxy_user: the user name of a forward-proxy CONNECT's
+ * Proxy-Authorization (DESIGN.md order: header, key, proxy user, default),
+ * or NULL. */
 enum workspace_rc proxy_workspace_resolve(const struct config *cfg,
+                                          const char *proxy_user,
                                           const struct proxy_http_head *h,
                                           struct workspace_result *out);
 
