@@ -38,6 +38,7 @@
 #include "proxy/http.h"
 #include "proxy/log.h"
 #include "proxy/reply.h"
+#include "proxy/tunnel.h"
 #include "proxy/workspace.h"
 
 enum conn_state {
@@ -552,6 +553,19 @@ conn_intercept(struct proxy_conn *c, const char *host)
 		                        BEV_TRIG_DEFER_CALLBACKS);
 }
 
+/* Hands the client socket to a byte-for-byte tunnel (never decrypted). */
+static void
+conn_tunnel(struct proxy_conn *c, const char *host, int port)
+{
+	struct bufferevent *client = c->client;
+
+	evbuffer_remove_cb(client_out(c), conn_on_client_sent, c);
+	bufferevent_setcb(client, NULL, NULL, NULL, NULL);
+	c->client = NULL;
+	proxy_tunnel_start(c->w, c->id, client, host, port);
+	conn_close(c, "handed to a tunnel");
+}
+
 static void
 conn_connect(struct proxy_conn *c)
 {
@@ -585,10 +599,7 @@ conn_connect(struct proxy_conn *c)
 		return;
 	}
 	if (host_listed(cfg->tunnel_hosts, cfg->n_tunnel, host)) {
-		conn_refuse_connect(
-		    c, 501, "tunnel_not_built", NULL,
-		    "tollgate does not tunnel to other hosts yet "
-		    "(only intercept_hosts are served)");
+		conn_tunnel(c, host, port);
 		return;
 	}
 	snprintf(msg, sizeof(msg),

@@ -17,6 +17,7 @@
 
 #include "certs/certs.h"
 #include "proxy/conn.h"
+#include "proxy/tunnel.h"
 #include "proxy/log.h"
 #include "proxy/worker.h"
 
@@ -121,6 +122,7 @@ proxy_worker_new(struct proxy *px, int id, char *err, size_t errlen)
 	w->id = id;
 	w->px = px;
 	TAILQ_INIT(&w->conns);
+	TAILQ_INIT(&w->tunnels);
 	if ((w->base = event_base_new()) == NULL ||
 	    (w->dns = evdns_base_new(
 	         w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL ||
@@ -190,6 +192,7 @@ worker_on_stop(evutil_socket_t fd, short what, void *arg)
 
 	worker_on_drain(fd, what, arg);
 	proxy_conn_abort_all(w);
+	proxy_tunnel_close_all(w);
 	event_base_loopexit(w->base, NULL);
 }
 

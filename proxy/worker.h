@@ -22,7 +22,9 @@
 	       descriptors run out */
 
 struct proxy_conn;
+struct proxy_tunnel;
 TAILQ_HEAD(proxy_conn_list, proxy_conn);
+TAILQ_HEAD(proxy_tunnel_list, proxy_tunnel);
 
 struct proxy_worker {
 	int id;
@@ -35,10 +37,11 @@ struct proxy_worker {
 	pthread_t thread;
 	int started;
 	struct proxy_conn_list conns;
-	_Atomic int nconns;         /* read by main while draining */
-	struct event *accept_pause; /* EMFILE: re-enable accepting */
-	time_t accept_warned;       /* last EMFILE log line */
-	int draining;               /* no new connections; close when idle */
+	struct proxy_tunnel_list tunnels; /* CONNECT splices (tunnel.c) */
+	_Atomic int nconns;               /* read by main while draining */
+	struct event *accept_pause;       /* EMFILE: re-enable accepting */
+	time_t accept_warned;             /* last EMFILE log line */
+	int draining; /* no new connections; close when idle */
 };
 
 /*

@@ -6,14 +6,15 @@
 // match the upstream's log) and forwards them to the configured upstream;
 // the Proxy-Authorization user picks the workspace; require_proxy_auth
 // answers 407; hosts in neither intercept_hosts nor tunnel_hosts get 403;
-// tunnelling other hosts is refused with 501 (not built yet); hostile
+// hosts in tunnel_hosts are spliced byte for byte — the client verifies the
+// far server's own certificate, so nothing was intercepted; hostile
 // CONNECTs (no port, to tollgate itself, plain HTTP inside, h2-only TLS)
 // are refused and the proxy keeps serving.  openssl s_client -proxy
 // verifies the minted leaf against the CA for the host name.
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { test, makeEnv, eq, assert, curl, rawHttp, sameUsage } from './lib.mjs';
+import { test, makeEnv, eq, assert, curl, rawHttp, sameUsage, certs } from './lib.mjs';
 
 const CHAT = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'via proxy' }] });
 const viaProxy = (env, extra = [], proxyUser = '') => curl([
@@ -72,7 +73,6 @@ test('forward_proxy_refusals', async () => {
     const body = JSON.parse(blocked.final[0].body);
     assert(body.error.message.includes('evil.example.com') && body.error.message.includes('tunnel_hosts'),
       'names the host and the setting');
-    eq((await connect('api.allowed.example:443')).final[0].status, 501, 'tunnel not built yet');
     eq((await connect('api.openai.com')).final[0].status, 400, 'no port');
     eq((await connect(`127.0.0.1:${env.proxyPort}`)).final[0].status, 403, 'CONNECT to itself');
     eq((await connect(`${'a'.repeat(300)}.com:443`)).final[0].status, 400, 'huge host name');
@@ -104,5 +104,25 @@ test('forward_proxy_auth_required_407', async () => {
     eq(r.final[0].status, 407, 'status');
     assert(/Basic realm="tollgate"/.test(r.final[0].get('proxy-authenticate') || ''), 'Proxy-Authenticate');
     eq((await viaProxy(env, [], 'default:x@')).status, 200, 'with credentials');
+  } finally { await env.close(); }
+});
+
+test('forward_proxy_tunnels_other_hosts_byte_for_byte', async () => {
+  // Only names /etc/hosts answers: a tunnel resolves its host, and tests
+  // must not send DNS queries off this machine.
+  const env = await makeEnv({ tunnel_hosts: ['localhost'] });
+  try {
+    const url = `https://localhost:${env.upstreamPort}/v1/models`;
+    const via = await curl(['-x', `http://127.0.0.1:${env.proxyPort}`, '--cacert', certs().ca, url]);
+    eq(via.code, 0, 'curl verified the far server with its own CA: ' + via.stderr);
+    const direct = await curl(['--cacert', certs().ca, url]);
+    eq(via.status, direct.status, 'status');
+    eq(via.body, direct.body, 'bytes');
+    const dead = await rawHttp(env.proxyPort, 'CONNECT localhost:1 HTTP/1.1\r\nHost: x\r\n\r\n', { want: 1 });
+    eq(dead.final[0].status, 502, 'unreachable tunnel target');
+    eq(JSON.parse(dead.final[0].body).error.code, 'tunnel_unreachable', 'error shape');
+    await new Promise((r) => setTimeout(r, 100));
+    eq((await env.rows()).filter((r) => r.endpoint !== 'other').length, 0, 'tunnels are not metered');
+    assert(/tunnel localhost:\d+ closed \(\w+\) up=\d+ down=\d+/.test(env.logText()), 'one line per tunnel');
   } finally { await env.close(); }
 });

@@ -1,0 +1,30 @@
+/*
+ * proxy/tunnel.h — CONNECT tunnels to hosts tollgate does not intercept:
+ * bytes are spliced both ways unchanged (never decrypted), with
+ * backpressure.  Worker thread only.
+ */
+#ifndef PROXY_TUNNEL_H
+#define PROXY_TUNNEL_H
+
+#include <event2/bufferevent.h>
+#include <stdint.h>
+
+#include "proxy/worker.h"
+
+#define TUNNEL_HIGH                                                            \
+	(256 * 1024) /* bytes queued to one side before the                    \
+	                other side's reading pauses */
+
+/*
+ * Takes over client (a plain socket bufferevent whose CONNECT was
+ * accepted), connects to host:port through the worker's resolver, answers
+ * "200 Connection established" once connected (a 502 error otherwise) and
+ * splices.  Bytes the client already sent are forwarded after the 200.
+ */
+void proxy_tunnel_start(struct proxy_worker *w, uint64_t id,
+                        struct bufferevent *client, const char *host, int port);
+
+/* Shutdown: closes every tunnel of the worker. */
+void proxy_tunnel_close_all(struct proxy_worker *w);
+
+#endif
