@@ -81,6 +81,7 @@ struct proxy_conn {
 	int lingering;       /* last response sent, write side shut */
 	int intercepted;     /* inside a CONNECT tunnel, TLS terminated */
 	char proxy_user[CONFIG_NAME_MAX]; /* Proxy-Authorization user */
+	uint32_t path_off, path_len;      /* origin-form path in the head */
 
 	/* per request */
 	struct evbuffer *body;  /* request body as received */
@@ -609,6 +610,59 @@ conn_connect(struct proxy_conn *c)
 	conn_refuse_connect(c, 403, "host_not_allowed", NULL, msg);
 }
 
+/*
+ * The origin-form path of the request (RFC 9112 §3.2).  An absolute-form
+ * target ("http://api.openai.com/v1/...", what HTTP_PROXY clients send) is
+ * reduced to its path when its host is intercepted, and refused otherwise:
+ * tollgate forwards plain HTTP only to its upstream.  -1 when refused.
+ */
+static int
+conn_origin_path(struct proxy_conn *c, const struct proxy_http_head *h)
+{
+	const char *t = h->buf + h->target_off, *auth, *slash;
+	size_t n = h->target_len, skip;
+	char host[CERTS_HOST_MAX + 1], msg[400];
+	int port;
+
+	c->path_off = h->target_off;
+	c->path_len = h->target_len;
+	if (n >= 7 && strncasecmp(t, "http://", 7) == 0)
+		skip = 7;
+	else if (n >= 8 && strncasecmp(t, "https://", 8) == 0)
+		skip = 8;
+	else
+		return 0;
+	auth = t + skip;
+	slash = memchr(auth, '/', n - skip);
+	if (slash == NULL || (size_t)(slash - auth) >= sizeof(host)) {
+		conn_reply_simple(c, 400, "invalid_request_error", "bad_target",
+		                  "absolute-form target without "
+		                  "a path");
+		return -1;
+	}
+	memcpy(host, auth, (size_t)(slash - auth));
+	host[slash - auth] = '\0';
+	if (strchr(host, ':') != NULL && host[0] != '[') {
+		char tmp[sizeof(host)];
+
+		memcpy(tmp, host, sizeof(tmp));
+		if (config_split_hostport(tmp, host, sizeof(host), &port) == -1)
+			host[0] = '\0';
+	}
+	if (!host_listed(c->cfg->intercept_hosts, c->cfg->n_intercept, host)) {
+		snprintf(msg, sizeof(msg),
+		         "tollgate forwards absolute-form requests only for "
+		         "intercept_hosts, not for \"%s\"",
+		         host);
+		conn_reply_simple(c, 403, "invalid_request_error",
+		                  "host_not_allowed", msg);
+		return -1;
+	}
+	c->path_off = (uint32_t)(slash - h->buf);
+	c->path_len = (uint32_t)(n - (size_t)(slash - t));
+	return 0;
+}
+
 /* Checks and forwards a fully read request. */
 static void
 conn_request_ready(struct proxy_conn *c)
@@ -626,15 +680,16 @@ conn_request_ready(struct proxy_conn *c)
 		return;
 	}
 	wr = proxy_workspace_resolve(c->cfg, c->proxy_user, h, &c->wsr);
-	c->mreq.endpoint =
-	    meter_endpoint_classify(c->method, c->target, strlen(c->target));
-	if (meter_endpoint_canonical(h->buf + h->target_off, h->target_len) ==
-	    -1) {
+	if (conn_origin_path(c, h) == -1)
+		return; /* refused */
+	c->mreq.endpoint = meter_endpoint_classify(
+	    c->method, h->buf + c->path_off, c->path_len);
+	if (meter_endpoint_canonical(h->buf + c->path_off, c->path_len) == -1) {
 		conn_reply_simple(c, 400, "invalid_request_error",
 		                  "non_canonical_target",
-		                  "tollgate takes origin-form targets without "
+		                  "tollgate takes request targets without "
 		                  "'//', '.' or '..' segments or %-escapes in "
-		                  "the path (absolute-form is not built yet)");
+		                  "the path");
 		return;
 	}
 	if (wr == WORKSPACE_BAD_NAME) {
@@ -877,7 +932,7 @@ conn_build_request(struct proxy_conn *c)
 		skip[4] = "authorization";
 	/* The whole target as parsed: c->target is a copy cut for logs. */
 	evbuffer_add_printf(out, "%s %s", c->method, cfg->upstream_prefix);
-	evbuffer_add(out, h->buf + h->target_off, h->target_len);
+	evbuffer_add(out, h->buf + c->path_off, c->path_len);
 	evbuffer_add_printf(out, " HTTP/1.1\r\nHost: %s%s",
 	                    strchr(cfg->upstream_host, ':') ? "[" : "",
 	                    cfg->upstream_host);

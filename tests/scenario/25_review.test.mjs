@@ -85,9 +85,9 @@ test('review_noncanonical_targets_and_escaped_keys_refused', async () => {
       eq(r.final[0].status, 400, `${t} refused`);
       eq(JSON.parse(r.final[0].body).error.code, 'non_canonical_target', `${t} code`);
     }
-    const abs = await rawHttp(env.proxyPort, post('https://api.openai.com/v1/chat/completions',
+    const abs = await rawHttp(env.proxyPort, post('http://api.openai.com//v1/chat/completions',
       JSON.stringify(CHAT), 'Connection: close\r\n'), { want: 1 });
-    eq(abs.final[0].status, 400, 'absolute-form refused (forward-proxy mode is not built yet)');
+    eq(abs.final[0].status, 400, 'absolute-form is checked the same way');
     const esc = await chat(env, '{"mod\\u0065l":"gpt-unpriced-x","messages":[]}');
     eq(esc.status, 400, 'escaped member name refused');
     eq(JSON.parse(esc.body).error.code, 'invalid_json', 'code');

@@ -126,3 +126,19 @@ test('forward_proxy_tunnels_other_hosts_byte_for_byte', async () => {
     assert(/tunnel localhost:\d+ closed \(\w+\) up=\d+ down=\d+/.test(env.logText()), 'one line per tunnel');
   } finally { await env.close(); }
 });
+
+test('forward_proxy_absolute_form_metered', async () => {
+  const env = await makeEnv();
+  try {
+    // curl sends absolute-form for http:// URLs through a proxy.
+    const r = await curl(['-x', `http://127.0.0.1:${env.proxyPort}`, 'http://api.openai.com/v1/chat/completions',
+      '-H', 'content-type: application/json', '--data-binary', CHAT]);
+    eq(r.status, 200, 'status');
+    const rows = await env.rows(1);
+    sameUsage(rows[0], env.fakeLog()[0], 'row');
+    eq(env.fakeLog()[0].path, '/v1/chat/completions', 'origin-form upstream');
+    const other = await curl(['-x', `http://127.0.0.1:${env.proxyPort}`, 'http://example.com/v1/models']);
+    eq(other.status, 403, 'other hosts are not forwarded');
+    assert(JSON.parse(other.body).error.message.includes('example.com'), 'names the host');
+  } finally { await env.close(); }
+});
