@@ -88,7 +88,8 @@ deps:
 
 test-deps:
 	scripts/deps.sh test
-	@[ -d tests/node_modules/openai ] || npm ci --prefix tests --no-audit --no-fund
+	@[ -d tests/node_modules/openai ] && [ -d tests/node_modules/undici ] || \
+	    npm ci --prefix tests --no-audit --no-fund
 
 run: deps
 	$(MAKE) all

@@ -142,3 +142,35 @@ test('forward_proxy_absolute_form_metered', async () => {
     assert(JSON.parse(other.body).error.message.includes('example.com'), 'names the host');
   } finally { await env.close(); }
 });
+
+test('forward_proxy_openai_sdk_through_undici_proxyagent', async () => {
+  // The official SDK as an application would configure it for a proxy
+  // (README "Configuring proxies"): undici's fetch with a ProxyAgent that
+  // trusts tollgate's CA.
+  const { default: OpenAI } = await import('openai');
+  const { ProxyAgent, fetch: undiciFetch } = await import('undici');
+  const fs = await import('node:fs');
+  const env = await makeEnv({ workspaces: { 'team-b': {} } });
+  try {
+    const agent = new ProxyAgent({
+      uri: `http://127.0.0.1:${env.proxyPort}`,
+      token: `Basic ${Buffer.from('team-b:x').toString('base64')}`,
+      requestTls: { ca: fs.readFileSync(path.join(env.dir, 'ca.crt')) },
+    });
+    const client = new OpenAI({ apiKey: 'sk-test', maxRetries: 0, fetch: undiciFetch,
+      fetchOptions: { dispatcher: agent } });
+    const r = await client.chat.completions.create({ model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'through the proxy agent' }] });
+    eq(r.model, 'gpt-4o-mini-2024-07-18', 'answer');
+    const s = await client.chat.completions.create({ model: 'gpt-4o-mini', stream: true,
+      messages: [{ role: 'user', content: 'stream it' }] });
+    let chunks = 0;
+    for await (const ch of s) { chunks++; assert(!('usage' in ch), 'no usage the client did not ask for'); }
+    assert(chunks > 2, 'streamed');
+    await agent.close();
+    const rows = await env.rows(2);
+    const log = env.fakeLog();
+    rows.forEach((row, i) => sameUsage(row, log[i], `row ${i}`));
+    eq(rows.map((x) => x.workspace), ['team-b', 'team-b'], 'proxy user picks the workspace');
+  } finally { await env.close(); }
+});
