@@ -90,6 +90,8 @@ test-deps:
 	scripts/deps.sh test
 	@[ -d tests/node_modules/openai ] && [ -d tests/node_modules/undici ] || \
 	    npm ci --prefix tests --no-audit --no-fund
+	@[ -d examples/node/node_modules/openai ] || \
+	    npm ci --prefix examples/node --no-audit --no-fund
 
 run: deps
 	$(MAKE) all
