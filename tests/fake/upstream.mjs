@@ -15,7 +15,9 @@
 //   --port 0 picks a free port. Once listening it prints exactly one line
 //   "listening <port>" on stdout and then stays quiet on stdout (diagnostics go
 //   to stderr). SIGTERM / SIGINT exit cleanly with status 0. Only loopback
-//   addresses may be bound.
+//   addresses may be bound, unless --netns says the fake runs inside a
+//   network namespace that a test created for itself (the sidecar topology
+//   test), where any address of that namespace is allowed.
 //
 // ENDPOINTS
 //   POST /v1/chat/completions   chat.completion / chat.completion.chunk (SSE)
@@ -117,9 +119,10 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const opts = { host: '127.0.0.1', port: null, cert: null, key: null, log: null };
+  const opts = { host: '127.0.0.1', port: null, cert: null, key: null, log: null, netns: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    if (a === '--netns') { opts.netns = true; continue; }
     const m = /^--(port|cert|key|log|host)(?:=(.*))?$/.exec(a);
     if (!m) usage(`unknown argument ${a}`);
     const val = m[2] !== undefined ? m[2] : argv[++i];
@@ -131,7 +134,7 @@ function parseArgs(argv) {
   if (!Number.isInteger(port) || port < 0 || port > 65535) usage(`bad port ${opts.port}`);
   opts.port = port;
   const h = opts.host.toLowerCase();
-  if (!(h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h))) {
+  if (!opts.netns && !(h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h))) {
     usage(`refusing to bind non-loopback host ${opts.host}`);
   }
   return opts;

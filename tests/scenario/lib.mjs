@@ -22,6 +22,10 @@ export const tollgateBin = path.join(build, 'tollgate');
 const tests = [];
 export function test(name, fn, opts = {}) { tests.push({ name, fn, opts }); }
 
+// A test that cannot run on this machine (no network namespaces, ...).
+export class Skip extends Error {}
+export function skip(why) { throw new Skip(why); }
+
 export function assert(cond, msg) {
   if (!cond) throw new Error('assertion failed: ' + msg);
 }
@@ -307,7 +311,7 @@ export function sameUsage(row, logLine, what) {
 }
 
 export async function run(files) {
-  let passed = 0, failed = 0;
+  let passed = 0, failed = 0, skipped = 0;
   const only = process.env.SCENARIO;
   for (const f of files) await import(f);
   for (const t of tests) {
@@ -318,12 +322,17 @@ export async function run(files) {
       passed++;
       console.log(`ok   ${t.name}`);
     } catch (e) {
+      if (e instanceof Skip) {
+        skipped++;
+        console.log(`skip ${t.name}: ${e.message}`);
+        continue;
+      }
       failed++;
       console.log(`FAIL ${t.name}\n    ${String(e && e.stack || e).split('\n').slice(0, 6).join('\n    ')}`);
     }
     void started;
   }
   if (certsCache && !process.env.KEEP_TEST_DIRS) fs.rmSync(certsCache.dir, { recursive: true, force: true });
-  console.log(`${passed} passed, ${failed} failed`);
+  console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
   return failed;
 }
