@@ -6,7 +6,10 @@
 # same wrk load (non-streaming small chat completions, keep-alive) against:
 #   1. the upstream directly (TLS),
 #   2. nginx proxy_pass to it (keep-alive upstream pool, TLS verified),
-#   3. tollgate (metering, SQLite rows) to it.
+#   3. tollgate (metering, SQLite rows) to it;
+# then forward-proxy mode (CONNECT + TLS interception) for tollgate and
+# mitmproxy on the same upstream: requests/s, p50/p99 and new TLS
+# handshakes per second.
 # Both proxies get the same worker count (BENCH_WORKERS, default 1).
 # Everything binds 127.0.0.1; every run is bounded by BENCH_SECONDS.
 set -eu
@@ -80,7 +83,7 @@ nginx -c "$dir/upstream.conf" -g 'daemon off;' & pids="$pids $!"
 nginx -c "$dir/proxy.conf" -g 'daemon off;' & pids="$pids $!"
 cat >"$dir/tollgate.json" <<JSON
 {"listen":"127.0.0.1:$TG","admin_listen":"127.0.0.1:$AD","upstream":"https://localhost:$UP",
- "upstream_ca_file":"$dir/ca.pem","data_dir":"$dir","workers":$WORKERS}
+ "upstream_ca_file":"$dir/ca.pem","data_dir":"$dir/tg","workers":$WORKERS}
 JSON
 "$BUILD/tollgate" -c "$dir/tollgate.json" 2>"$dir/tollgate.log" & pids="$pids $!"
 sleep 1
@@ -109,5 +112,33 @@ printf '%-34s %10s %9s %9s\n' "target" "req/s" "p50 ms" "p99 ms"
 measure "upstream direct (nginx TLS)" "https://localhost:$UP/v1/chat/completions"
 measure "nginx proxy_pass -> upstream" "http://127.0.0.1:$NG/v1/chat/completions"
 measure "tollgate -> upstream" "http://127.0.0.1:$TG/v1/chat/completions"
-rows=$(sqlite3 "$dir/tollgate.db" "select count(*) from requests" 2>/dev/null || echo "?")
+rows=$(sqlite3 "$dir/tg/tollgate.db" "select count(*) from requests" 2>/dev/null || echo "?")
 echo "tollgate stored $rows rows (one per request answered)"
+
+# Forward-proxy mode: HTTPS through the proxy to "api.openai.com", TLS
+# terminated by the proxy with its own CA, re-encrypted to the same
+# upstream.  wrk cannot CONNECT: bench/proxy_load.mjs (undici) drives it.
+load() { node bench/proxy_load.mjs "$@"; }
+echo
+echo "interception (HTTPS_PROXY): $SECS s per target, $CONNS keep-alive TLS connections; handshakes: 8 at a time"
+printf '%-34s %10s %9s %9s %12s %8s\n' "proxy" "req/s" "p50 ms" "p99 ms" "handshakes/s" "errors"
+row() { # label proxy_url ca
+	set -- "$1" "$2" "$3" "$(load requests "$2" "$3" https://api.openai.com/v1/chat/completions "$SECS" "$CONNS")" \
+		"$(load handshakes "$2" "$3" api.openai.com:443 "$SECS" 8)"
+	printf '%-34s %10s %9s %9s %12s %8s\n' "$1" "$(echo "$4" | cut -d' ' -f1)" "$(echo "$4" | cut -d' ' -f2)" \
+		"$(echo "$4" | cut -d' ' -f3)" "$(echo "$5" | cut -d' ' -f1)" \
+		"$(($(echo "$4" | cut -d' ' -f4) + $(echo "$5" | cut -d' ' -f2)))"
+}
+row "tollgate (intercepting)" "http://127.0.0.1:$TG" "$dir/tg/ca.crt"
+if command -v mitmdump >/dev/null; then
+	MP=$(freeport)
+	mitmdump -q --listen-host 127.0.0.1 --listen-port "$MP" --set confdir="$dir/mitm" \
+		--set ssl_verify_upstream_trusted_ca="$dir/ca.pem" --set connection_strategy=lazy \
+		--map-remote "|//api.openai.com|//localhost:$UP" >"$dir/mitm.log" 2>&1 & pids="$pids $!"
+	for _ in 1 2 3 4 5 6 7 8 9 10; do [ -f "$dir/mitm/mitmproxy-ca-cert.pem" ] && break; sleep 0.5; done
+	sleep 1
+	row "mitmproxy $(mitmdump --version 2>/dev/null | head -1 | awk '{print $2}')" "http://127.0.0.1:$MP" \
+		"$dir/mitm/mitmproxy-ca-cert.pem"
+else
+	echo "mitmproxy: not installed (apt-get install mitmproxy), not measured"
+fi

@@ -28,6 +28,16 @@ worker_on_accept(struct evconnlistener *l, evutil_socket_t fd,
 	proxy_conn_accept(arg, fd, sa, salen);
 }
 
+/* Leaves near expiry leave the cache, so the next CONNECT mints anew
+ * (certs_cache_get also re-mints on lookup; this frees hosts not seen). */
+static void
+worker_on_certs_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_worker *w = arg;
+
+	certs_cache_expire(w->certs, time(NULL));
+}
+
 static void
 worker_on_accept_resume(evutil_socket_t fd, short what, void *arg)
 {
@@ -139,6 +149,11 @@ proxy_worker_new(struct proxy *px, int id, char *err, size_t errlen)
 	}
 	if ((w->accept_pause =
 	         evtimer_new(w->base, worker_on_accept_resume, w)) == NULL ||
+	    (w->certs != NULL &&
+	     ((w->certs_timer = event_new(w->base, -1, EV_PERSIST,
+	                                  worker_on_certs_timer, w)) == NULL ||
+	      event_add(w->certs_timer,
+	                &(struct timeval){WORKER_CERTS_EXPIRE_S, 0}) == -1)) ||
 	    worker_bind(w, err, errlen) == -1) {
 		proxy_worker_free(w);
 		return NULL;
@@ -232,6 +247,8 @@ proxy_worker_free(struct proxy_worker *w)
 		evconnlistener_free(w->listener);
 	if (w->accept_pause != NULL)
 		event_free(w->accept_pause);
+	if (w->certs_timer != NULL)
+		event_free(w->certs_timer);
 	proxy_upstream_free(w->up);
 	certs_cache_free(w->certs);
 	if (w->dns != NULL)

@@ -17,6 +17,7 @@
 #include "proxy/proxy.h"
 #include "proxy/upstream.h"
 
+#define WORKER_CERTS_EXPIRE_S 3600 /* how often the leaf cache is swept */
 #define WORKER_ACCEPT_PAUSE_MS                                                 \
 	100 /* accepting pauses this long when                                 \
 	       descriptors run out */
@@ -33,6 +34,7 @@ struct proxy_worker {
 	struct evdns_base *dns;
 	struct proxy_upstream *up;
 	struct certs_cache *certs; /* leaves for intercepted hosts */
+	struct event *certs_timer; /* drops leaves due for renewal */
 	struct evconnlistener *listener;
 	pthread_t thread;
 	int started;
