@@ -630,8 +630,13 @@ conn_origin_path(struct proxy_conn *c, const struct proxy_http_head *h)
 		skip = 7;
 	else if (n >= 8 && strncasecmp(t, "https://", 8) == 0)
 		skip = 8;
-	else
+	else {
+		/* Inside a CONNECT tunnel the proxy user stays the tunnel's;
+		 * on a plain connection it belongs to one request only. */
+		if (!c->intercepted)
+			c->proxy_user[0] = '\0';
 		return 0;
+	}
 	auth = t + skip;
 	slash = memchr(auth, '/', n - skip);
 	if (slash == NULL || (size_t)(slash - auth) >= sizeof(host)) {
@@ -648,6 +653,23 @@ conn_origin_path(struct proxy_conn *c, const struct proxy_http_head *h)
 		memcpy(tmp, host, sizeof(tmp));
 		if (config_split_hostport(tmp, host, sizeof(host), &port) == -1)
 			host[0] = '\0';
+	}
+	/* Proxy traffic like CONNECT: the same credentials rule. */
+	if (conn_proxy_user(c, h) == -1 ||
+	    (c->cfg->require_proxy_auth && c->proxy_user[0] == '\0')) {
+		struct proxy_reply r = {
+		    407,
+		    "invalid_request_error",
+		    "proxy_auth_required",
+		    NULL,
+		    "Proxy-Authenticate: Basic realm=\"tollgate\"\r\n",
+		    0,
+		    0};
+
+		conn_reply(c, &r, NULL,
+		           "tollgate needs Proxy-Authorization: Basic with the "
+		           "workspace as the user name");
+		return -1;
 	}
 	if (!host_listed(c->cfg->intercept_hosts, c->cfg->n_intercept, host)) {
 		snprintf(msg, sizeof(msg),
@@ -679,9 +701,9 @@ conn_request_ready(struct proxy_conn *c)
 		conn_connect(c);
 		return;
 	}
-	wr = proxy_workspace_resolve(c->cfg, c->proxy_user, h, &c->wsr);
 	if (conn_origin_path(c, h) == -1)
 		return; /* refused */
+	wr = proxy_workspace_resolve(c->cfg, c->proxy_user, h, &c->wsr);
 	c->mreq.endpoint = meter_endpoint_classify(
 	    c->method, h->buf + c->path_off, c->path_len);
 	if (meter_endpoint_canonical(h->buf + c->path_off, c->path_len) == -1) {

@@ -98,12 +98,18 @@ test('forward_proxy_refusals', async () => {
 });
 
 test('forward_proxy_auth_required_407', async () => {
-  const env = await makeEnv({ require_proxy_auth: true });
+  const env = await makeEnv({ require_proxy_auth: true, workspaces: { 'team-c': {} } });
   try {
     const r = await rawHttp(env.proxyPort, 'CONNECT api.openai.com:443 HTTP/1.1\r\nHost: x\r\n\r\n', { want: 1 });
     eq(r.final[0].status, 407, 'status');
     assert(/Basic realm="tollgate"/.test(r.final[0].get('proxy-authenticate') || ''), 'Proxy-Authenticate');
     eq((await viaProxy(env, [], 'default:x@')).status, 200, 'with credentials');
+    const abs = await curl(['-x', `http://127.0.0.1:${env.proxyPort}`, 'http://api.openai.com/v1/models']);
+    eq(abs.status, 407, 'absolute-form needs credentials too');
+    const absOk = await curl(['-x', `http://team-c:x@127.0.0.1:${env.proxyPort}`, 'http://api.openai.com/v1/models']);
+    eq(absOk.status, 200, 'absolute-form with credentials');
+    const rows = await env.rows();
+    eq(rows[rows.length - 1].workspace, 'team-c', 'absolute-form attributed to the proxy user');
   } finally { await env.close(); }
 });
 
