@@ -494,6 +494,25 @@ conn_proxy_user(struct proxy_conn *c, const struct proxy_http_head *h)
 	return 0;
 }
 
+/* 407 for proxy traffic without the credentials require_proxy_auth asks
+ * for; close when the client's next bytes cannot be HTTP (CONNECT). */
+static void
+conn_proxy_auth_required(struct proxy_conn *c, int close)
+{
+	struct proxy_reply r = {
+	    407,
+	    "invalid_request_error",
+	    "proxy_auth_required",
+	    NULL,
+	    "Proxy-Authenticate: Basic realm=\"tollgate\"\r\n",
+	    close,
+	    0};
+
+	conn_reply(c, &r, NULL,
+	           "tollgate needs Proxy-Authorization: Basic with the "
+	           "workspace as the user name");
+}
+
 static void
 conn_refuse_connect(struct proxy_conn *c, int status, const char *code,
                     const char *headers, const char *msg)
@@ -582,11 +601,7 @@ conn_connect(struct proxy_conn *c)
 	}
 	if (conn_proxy_user(c, h) == -1 ||
 	    (cfg->require_proxy_auth && c->proxy_user[0] == '\0')) {
-		conn_refuse_connect(
-		    c, 407, "proxy_auth_required",
-		    "Proxy-Authenticate: Basic realm=\"tollgate\"\r\n",
-		    "tollgate needs Proxy-Authorization: Basic with the "
-		    "workspace as the user name");
+		conn_proxy_auth_required(c, 1);
 		return;
 	}
 	if (port == cfg->listen_port && (config_host_is_loopback(host) ||
@@ -657,18 +672,7 @@ conn_origin_path(struct proxy_conn *c, const struct proxy_http_head *h)
 	/* Proxy traffic like CONNECT: the same credentials rule. */
 	if (conn_proxy_user(c, h) == -1 ||
 	    (c->cfg->require_proxy_auth && c->proxy_user[0] == '\0')) {
-		struct proxy_reply r = {
-		    407,
-		    "invalid_request_error",
-		    "proxy_auth_required",
-		    NULL,
-		    "Proxy-Authenticate: Basic realm=\"tollgate\"\r\n",
-		    0,
-		    0};
-
-		conn_reply(c, &r, NULL,
-		           "tollgate needs Proxy-Authorization: Basic with the "
-		           "workspace as the user name");
+		conn_proxy_auth_required(c, 0);
 		return -1;
 	}
 	if (!host_listed(c->cfg->intercept_hosts, c->cfg->n_intercept, host)) {
