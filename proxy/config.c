@@ -668,6 +668,15 @@ cfg_top_key(struct cfg_ctx *c, const cJSON *it)
 		return j_uint(c, it, k, 1 << 24, &cfg->default_output_tokens);
 	if (strcmp(k, "inject_stream_usage") == 0)
 		return j_bool(c, it, k, &cfg->inject_stream_usage);
+	if (strcmp(k, "max_buffered_bodies") == 0) {
+		if (j_uint(c, it, k, 1ULL << 40, &cfg->max_buffered_bodies) ==
+		    -1)
+			return -1;
+		return cfg->max_buffered_bodies > 0
+		           ? 0
+		           : cfg_fail(c,
+		                      "max_buffered_bodies must be at least 1");
+	}
 	if (strcmp(k, "max_request_body") == 0) {
 		if (j_uint(c, it, k, 1ULL << 31, &cfg->max_request_body) == -1)
 			return -1;
@@ -771,6 +780,7 @@ cfg_defaults(struct cfg_ctx *c)
 	cfg->default_output_tokens = 1024;
 	cfg->inject_stream_usage = 1;
 	cfg->max_request_body = 33554432;
+	cfg->max_buffered_bodies = 536870912; /* 512 MiB across connections */
 	cfg->store_queue = 16384;
 	cfg->timeouts = (struct config_timeouts){
 	    .client_header_ms = 30000,

@@ -71,8 +71,9 @@ struct config {
 	uint64_t default_output_tokens;
 	int inject_stream_usage;
 	uint64_t max_request_body;
-	int unpriced_deny;  /* unpriced_model: "deny" */
-	size_t store_queue; /* store queue slots */
+	uint64_t max_buffered_bodies; /* request bytes held at once, process */
+	int unpriced_deny;            /* unpriced_model: "deny" */
+	size_t store_queue;           /* store queue slots */
 	struct config_timeouts timeouts;
 	struct config_workspace *ws;
 	size_t nws; /* ws[0] is always "default" */

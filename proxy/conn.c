@@ -82,6 +82,7 @@ struct proxy_conn {
 	int intercepted;     /* inside a CONNECT tunnel, TLS terminated */
 	char proxy_user[CONFIG_NAME_MAX]; /* Proxy-Authorization user */
 	uint32_t path_off, path_len;      /* origin-form path in the head */
+	uint64_t body_held;               /* bytes counted in px->body_bytes */
 
 	/* per request */
 	struct evbuffer *body;  /* request body as received */
@@ -191,12 +192,22 @@ conn_upstream_drop(struct proxy_conn *c)
 	c->upstream_paused = c->upstream_eof = 0;
 }
 
+/* Gives back the request bytes counted against max_buffered_bodies. */
+static void
+conn_release_body(struct proxy_conn *c)
+{
+	if (c->body_held > 0)
+		atomic_fetch_sub(&c->px->body_bytes, c->body_held);
+	c->body_held = 0;
+}
+
 /* Frees what one request owned and readies for the next. */
 static void
 conn_request_reset(struct proxy_conn *c)
 {
 	if (c->reserved)
 		store_release(c->px->store);
+	conn_release_body(c);
 	meter_response_free(c->mr);
 	c->mr = NULL;
 	evbuffer_drain(c->body, evbuffer_get_length(c->body));
@@ -413,6 +424,19 @@ req_on_body(void *arg, const char *p, size_t n)
 		         c->cfg->max_request_body);
 		return -1;
 	}
+	/* All connections together hold at most max_buffered_bodies of
+	 * request bodies: past it, this request is refused (503, retry)
+	 * instead of growing memory without bound. */
+	if (atomic_fetch_add(&c->px->body_bytes, n) + n >
+	    c->cfg->max_buffered_bodies) {
+		atomic_fetch_sub(&c->px->body_bytes, n);
+		c->refusal.status = 503;
+		snprintf(c->refusal.msg, sizeof(c->refusal.msg),
+		         "tollgate holds its limit of request bodies "
+		         "(max_buffered_bodies); retry in a second");
+		return -1;
+	}
+	c->body_held += n;
 	evbuffer_add(c->body, p, n);
 	conn_arm(c, c->cfg->timeouts.client_body_ms);
 	return 0;
@@ -790,7 +814,11 @@ conn_send_refusal(struct proxy_conn *c)
 
 	if (rf->status == 413)
 		r.code = "request_too_large";
-	else if (rf->status == 501)
+	else if (rf->status == 503) {
+		r.type = "server_error";
+		r.code = "memory_budget";
+		r.headers = "Retry-After: 1\r\n";
+	} else if (rf->status == 501)
 		r.type = "server_error";
 	conn_reply(c, &r, NULL, "%s", rf->msg);
 }
@@ -1411,6 +1439,7 @@ conn_close(struct proxy_conn *c, const char *reason)
 	         c->bytes_in, c->bytes_out);
 	if (c->reserved)
 		store_release(c->px->store);
+	conn_release_body(c);
 	TAILQ_REMOVE(&c->w->conns, c, entry);
 	/* NULL checks: a connection half built when memory ran out. */
 	if (c->timer != NULL)

@@ -28,6 +28,7 @@ struct proxy {
 	struct proxy_worker **workers;
 	int nworkers;
 	_Atomic uint64_t next_conn_id; /* connection ids, process-wide */
+	_Atomic uint64_t body_bytes;   /* request bytes buffered, all workers */
 };
 
 #endif

@@ -110,3 +110,25 @@ test('review_head_then_malformed_request_gets_a_whole_reply', async () => {
     eq(JSON.parse(body).error.code, 'malformed_request', 'the 400 body arrived whole');
   } finally { await env.close(); }
 });
+
+test('review_buffered_bodies_have_a_process_wide_budget', async () => {
+  const env = await makeEnv({ max_request_body: 1000000, max_buffered_bodies: 1500000,
+    timeouts: { upstream_response_ms: 1500 } });
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  try {
+    const big = path.join(env.dir, 'big.json');
+    fs.writeFileSync(big, JSON.stringify({ model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'x'.repeat(900000) }] }));
+    const send = (extra = []) => curl([`${env.base}/v1/chat/completions`, '-H', 'content-type: application/json',
+      '-H', 'expect:', ...extra, '--data-binary', `@${big}`]);
+    const held = send(['-H', 'x-fake-hang: 1']);          // holds ~0.9 MB until the 504
+    await new Promise((r) => setTimeout(r, 400));
+    const refused = await send();
+    eq(refused.status, 503, 'second body over the budget');
+    eq(JSON.parse(refused.body).error.code, 'memory_budget', 'code');
+    eq(refused.headers['retry-after'], '1', 'Retry-After');
+    eq((await held).status, 504, 'the held request ended');
+    eq((await send()).status, 200, 'budget given back');
+  } finally { await env.close(); }
+});
