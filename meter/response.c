@@ -35,7 +35,6 @@ struct mr_doc {
 };
 
 struct meter_response {
-	enum meter_endpoint endpoint;
 	enum mr_kind kind;
 	int rewrite; /* strip the injected usage (identity SSE) */
 	int level;   /* 1: usage sits under "response" (Responses
@@ -546,7 +545,6 @@ meter_response_new(const struct meter_response_opts *o, meter_emit_fn emit,
 
 	if (mr == NULL)
 		return NULL;
-	mr->endpoint = o->endpoint;
 	mr->emit = emit;
 	mr->arg = arg;
 	mr_choose(mr, o);

@@ -1148,7 +1148,6 @@ conn_upstream_failed(struct proxy_conn *c, short what)
 		                        0,
 		                        0};
 
-		c->sent = 0;
 		conn_reply(c, &r, NULL,
 		           "tollgate cannot reach the upstream "
 		           "%s:%d: %s",
@@ -1413,8 +1412,6 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 		r.type = "server_error";
 		r.code = "upstream_timeout";
 		r.close = 0;
-		if (c->state == CS_CONNECT)
-			c->sent = 0;
 		conn_reply(c, &r, NULL, "the upstream did not %s within %d ms",
 		           c->state == CS_CONNECT ? "accept a connection"
 		                                  : "answer",
