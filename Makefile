@@ -34,12 +34,13 @@ CFLAGS_ALL += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer \
 LDFLAGS += -fsanitize=$(SANITIZER)
 endif
 
-METER_SRC = meter/endpoint.c meter/jscan.c meter/sse.c meter/request.c \
+METER_SRC = meter/endpoint.c meter/jscan.c meter/sse.c meter/request.c meter/limit.c \
 	    meter/response.c meter/price.c
 STORE_SRC = store/store.c
 CERTS_SRC = certs/ca.c certs/cache.c
 PROXY_SRC = proxy/log.c proxy/config.c proxy/http.c proxy/headers.c proxy/reply.c \
 	    proxy/workspace.c proxy/upstream.c proxy/conn.c proxy/tunnel.c proxy/account.c \
+	    proxy/limiter.c proxy/throttle.c proxy/reload.c proxy/fetch.c proxy/alert.c \
 	    proxy/worker.c proxy/metrics.c proxy/admin.c proxy/main.c
 LIB_SRC = $(METER_SRC) $(STORE_SRC) $(CERTS_SRC)
 
@@ -49,7 +50,8 @@ LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/meter/prices_blob.o
 PROXY_OBJ = $(PROXY_SRC:%.c=$(BUILD)/%.o)
 
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
-UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/unit/main.o
+UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/unit/main.o \
+	   $(BUILD)/tests/unit/httpd.o
 # proxy modules the unit tests exercise directly (no main.c)
 UNIT_PROXY_OBJ = $(filter-out $(BUILD)/proxy/main.o,$(PROXY_OBJ))
 

@@ -7,6 +7,9 @@
 #   1. the upstream directly (TLS),
 #   2. nginx proxy_pass to it (keep-alive upstream pool, TLS verified),
 #   3. tollgate (metering, SQLite rows) to it;
+#   4. tollgate with limits on the requests' workspace (never reached, so
+#      every request is admitted, reserved and settled), then with 2
+#      workers: one workspace for all (contended) vs 32 workspaces;
 # then forward-proxy mode (CONNECT + TLS interception) for tollgate and
 # mitmproxy on the same upstream: requests/s, p50/p99 and new TLS
 # handshakes per second.
@@ -81,11 +84,21 @@ http {
 NGINX
 nginx -c "$dir/upstream.conf" -g 'daemon off;' & pids="$pids $!"
 nginx -c "$dir/proxy.conf" -g 'daemon off;' & pids="$pids $!"
-cat >"$dir/tollgate.json" <<JSON
-{"listen":"127.0.0.1:$TG","admin_listen":"127.0.0.1:$AD","upstream":"https://localhost:$UP",
- "upstream_ca_file":"$dir/ca.pem","data_dir":"$dir/tg","workers":$WORKERS}
+# Limits every request passes: the cost measured is reserving and settling.
+LIM='{"limits":{"rpm":4000000000,"rpd":4000000000,"tpm":1000000000000,"tpd":1000000000000,"daily_usd":1000000,"monthly_usd":1000000}}'
+WS="\"default\":{\"limits\":{}},\"limited\":$LIM"
+for i in $(seq 0 31); do WS="$WS,\"ws-$i\":$LIM"; done
+tollgate_conf() { # file port admin data workers
+	cat >"$1" <<JSON
+{"listen":"127.0.0.1:$2","admin_listen":"127.0.0.1:$3","upstream":"https://localhost:$UP",
+ "upstream_ca_file":"$dir/ca.pem","data_dir":"$4","workers":$5,"workspaces":{$WS}}
 JSON
+}
+tollgate_conf "$dir/tollgate.json" "$TG" "$AD" "$dir/tg" "$WORKERS"
 "$BUILD/tollgate" -c "$dir/tollgate.json" 2>"$dir/tollgate.log" & pids="$pids $!"
+TG2=$(freeport); AD2=$(freeport)
+tollgate_conf "$dir/tollgate2.json" "$TG2" "$AD2" "$dir/tg2" 2
+"$BUILD/tollgate" -c "$dir/tollgate2.json" 2>"$dir/tollgate2.log" & pids="$pids $!"
 sleep 1
 
 cat >"$dir/post.lua" <<'LUA'
@@ -94,12 +107,21 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer sk-bench"
 wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}],"max_tokens":16}'
 LUA
+sed 's/^wrk.body/wrk.headers["X-Tollgate-Workspace"] = "limited"\nwrk.body/' "$dir/post.lua" >"$dir/post-limited.lua"
+cat "$dir/post.lua" - >"$dir/post-spread.lua" <<'LUA'
+local n = 0
+request = function()
+  n = n + 1
+  wrk.headers["X-Tollgate-Workspace"] = "ws-" .. (n % 32)
+  return wrk.format()
+end
+LUA
 
 # ms from a wrk latency like 812.00us / 1.23ms / 1.01s
 to_ms() { awk -v v="$1" 'BEGIN{n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.2f", n}'; }
 
-measure() { # label url
-	out=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$dir/post.lua" "$2" 2>&1)
+measure() { # label url [wrk script]
+	out=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "${3:-$dir/post.lua}" "$2" 2>&1)
 	rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
 	p50=$(echo "$out" | awk '$1=="50%"{print $2}')
 	p99=$(echo "$out" | awk '$1=="99%"{print $2}')
@@ -112,8 +134,16 @@ printf '%-34s %10s %9s %9s\n' "target" "req/s" "p50 ms" "p99 ms"
 measure "upstream direct (nginx TLS)" "https://localhost:$UP/v1/chat/completions"
 measure "nginx proxy_pass -> upstream" "http://127.0.0.1:$NG/v1/chat/completions"
 measure "tollgate -> upstream" "http://127.0.0.1:$TG/v1/chat/completions"
+measure "tollgate, limits on workspace" "http://127.0.0.1:$TG/v1/chat/completions" "$dir/post-limited.lua"
 rows=$(sqlite3 "$dir/tg/tollgate.db" "select count(*) from requests" 2>/dev/null || echo "?")
-echo "tollgate stored $rows rows (one per request answered)"
+refused=$(sqlite3 "$dir/tg/tollgate.db" "select count(*) from requests where status = 429" 2>/dev/null || echo "?")
+echo "tollgate stored $rows rows (one per request answered; $refused refused by limits)"
+echo
+echo "limits under contention: tollgate with 2 workers"
+printf '%-34s %10s %9s %9s\n' "target" "req/s" "p50 ms" "p99 ms"
+measure "2 workers, no limits" "http://127.0.0.1:$TG2/v1/chat/completions"
+measure "2 workers, limits, 1 workspace" "http://127.0.0.1:$TG2/v1/chat/completions" "$dir/post-limited.lua"
+measure "2 workers, limits, 32 workspaces" "http://127.0.0.1:$TG2/v1/chat/completions" "$dir/post-spread.lua"
 
 # Forward-proxy mode: HTTPS through the proxy to "api.openai.com", TLS
 # terminated by the proxy with its own CA, re-encrypted to the same

@@ -168,6 +168,10 @@ proxy_account_finish(struct proxy *px, const struct account_req *r)
 
 	fill(px, r, &rec);
 	count(px, &rec);
+	if (r->grant != NULL)
+		proxy_limiter_settle(px->limiter, r->grant,
+		                     rec.input_tokens + rec.output_tokens,
+		                     rec.cost_nanousd, r->end_ms);
 	if (r->reserved)
 		store_submit(px->store, &rec);
 	else if (store_try_submit(px->store, &rec) == -1) {
@@ -179,11 +183,12 @@ proxy_account_finish(struct proxy *px, const struct account_req *r)
 	log_info(
 	    "conn %" PRIu64 ": %s %.120s ws=%s model=%s status=%d in=%" PRIu64
 	    " cached=%" PRIu64 " out=%" PRIu64 " reasoning=%" PRIu64
-	    " cost_usd=%" PRIu64 ".%09" PRIu64 " %" PRId64 "ms%s%s%s",
+	    " cost_usd=%" PRIu64 ".%09" PRIu64 " %" PRId64 "ms%s%s%s%s%s",
 	    r->conn_id, r->method, r->target, rec.workspace,
 	    rec.model[0] ? rec.model : "-", rec.status, rec.input_tokens,
 	    rec.cached_input_tokens, rec.output_tokens, rec.reasoning_tokens,
 	    rec.cost_nanousd / 1000000000, rec.cost_nanousd % 1000000000,
 	    rec.duration_ms, rec.estimated ? " estimated" : "",
+	    rec.limit_hit[0] ? " limit=" : "", rec.limit_hit,
 	    rec.error[0] ? " error=" : "", rec.error);
 }

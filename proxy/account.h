@@ -9,6 +9,7 @@
 
 #include "meter/request.h"
 #include "meter/usage.h"
+#include "proxy/limiter.h"
 #include "proxy/proxy.h"
 
 struct account_req {
@@ -24,13 +25,16 @@ struct account_req {
 	int answered;                    /* the upstream sent a response head */
 	int64_t start_ms, end_ms;
 	const char *upstream_request_id;
-	const char *error;     /* NULL when none */
-	const char *limit_hit; /* NULL when none */
-	int reserved;          /* holds a store reservation */
+	const char *error;               /* NULL when none */
+	const char *limit_hit;           /* NULL when none */
+	struct proxy_limit_grant *grant; /* settled here (NULL: none) */
+	int reserved;                    /* holds a store reservation */
 };
 
-/* Records the request (store, metrics, log).  Never fails: a record with
- * no reservation that finds the queue full is counted and logged. */
+/* Records the request (store, metrics, log) and settles its limiter
+ * reservation with the recorded tokens and cost.  Never fails: a record
+ * with no store reservation that finds the queue full is counted and
+ * logged. */
 void proxy_account_finish(struct proxy *px, const struct account_req *r);
 
 /* Would model be priced?  (unpriced_model: deny.) */

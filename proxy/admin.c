@@ -2,8 +2,8 @@
  * proxy/admin.c — admin API (see admin.h).  Admin thread only.
  *
  * Serves /healthz (no auth; also proves the database readable through the
- * admin thread's read-only connection) and /metrics.  The reporting API of
- * DESIGN.md
+ * admin thread's read-only connection), /metrics and /api/workspaces (the
+ * limiter's live state).  The rest of DESIGN.md's reporting API
  * (/api/usage/..., /api/quota/..., the dashboard) is not built yet: those
  * paths answer 404 saying so.
  */
@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/account.h"
 #include "proxy/admin.h"
+#include "proxy/limiter.h"
 #include "proxy/log.h"
 #include "proxy/reply.h"
 
@@ -50,18 +52,206 @@ admin_json_error(struct evhttp_request *req, int status, const char *code,
 	evbuffer_free(b);
 }
 
+static void
+admin_send_json(struct evhttp_request *req, int status, struct evbuffer *b)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	                  "Content-Type", "application/json");
+	evhttp_send_reply(req, status, proxy_reply_reason(status), b);
+}
+
+/* Compares without an early exit, so timing does not leak the token. */
+static int
+same_secret(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b), i;
+	unsigned char d = na != nb;
+
+	for (i = 0; i < nb; i++)
+		d |= (unsigned char)(a[i < na ? i : 0] ^ b[i]);
+	return d == 0;
+}
+
 static int
 admin_authorized(struct proxy_admin *ad, struct evhttp_request *req)
 {
-	const char *tok = ad->px->cfg->admin_token;
+	struct config *cfg = proxy_config_get(ad->px);
 	const char *h;
+	int ok = 1;
 
-	if (tok == NULL)
-		return 1;
-	h = evhttp_find_header(evhttp_request_get_input_headers(req),
-	                       "Authorization");
-	return h != NULL && strncmp(h, "Bearer ", 7) == 0 &&
-	       strcmp(h + 7, tok) == 0;
+	if (cfg->admin_token != NULL) {
+		h = evhttp_find_header(evhttp_request_get_input_headers(req),
+		                       "Authorization");
+		ok = h != NULL && strncmp(h, "Bearer ", 7) == 0 &&
+		     same_secret(h + 7, cfg->admin_token);
+	}
+	proxy_config_put(cfg);
+	return ok;
+}
+
+/* The limiter's live state: malloc'd array, *n entries (NULL: none). */
+static struct proxy_limiter_status *
+admin_limiter_state(struct proxy_admin *ad, size_t *n)
+{
+	struct proxy_limiter_status *st;
+	int64_t now = proxy_now_ms();
+	size_t want = proxy_limiter_snapshot(ad->px->limiter, now, NULL, 0);
+
+	*n = 0;
+	if (want == 0 || (st = calloc(want, sizeof(*st))) == NULL)
+		return NULL;
+	*n = proxy_limiter_snapshot(ad->px->limiter, now, st, want);
+	if (*n > want)
+		*n = want;
+	return st;
+}
+
+static void
+json_usd(struct evbuffer *b, const char *key, uint64_t nano)
+{
+	evbuffer_add_printf(b, "\"%s\":%" PRIu64 ".%09" PRIu64, key,
+	                    nano / 1000000000, nano % 1000000000);
+}
+
+static void
+json_limit(struct evbuffer *b, const char *key, uint64_t v)
+{
+	if (v == 0)
+		evbuffer_add_printf(b, "\"%s\":null,", key);
+	else
+		evbuffer_add_printf(b, "\"%s\":%" PRIu64 ",", key, v);
+}
+
+static void
+admin_workspace_json(struct evbuffer *b, const struct proxy_limiter_status *s)
+{
+	const struct meter_limits *l = &s->limits;
+	enum meter_limit_level lv = s->daily_level > s->monthly_level
+	                                ? s->daily_level
+	                                : s->monthly_level;
+
+	evbuffer_add_printf(b, "{\"name\":");
+	proxy_reply_json_string(b, s->workspace);
+	evbuffer_add_printf(b, ",\"configured\":%s,\"limits\":{",
+	                    s->configured ? "true" : "false");
+	json_limit(b, "rpm", l->rpm);
+	json_limit(b, "rpd", l->rpd);
+	json_limit(b, "tpm", l->tpm);
+	json_limit(b, "tpd", l->tpd);
+	if (l->daily_nanousd > 0) {
+		json_usd(b, "daily_usd", l->daily_nanousd);
+		evbuffer_add_printf(b, ",");
+	} else {
+		evbuffer_add_printf(b, "\"daily_usd\":null,");
+	}
+	if (l->monthly_nanousd > 0) {
+		json_usd(b, "monthly_usd", l->monthly_nanousd);
+		evbuffer_add_printf(b, ",");
+	} else {
+		evbuffer_add_printf(b, "\"monthly_usd\":null,");
+	}
+	evbuffer_add_printf(
+	    b,
+	    "\"warn_pct\":%u,\"critical_pct\":%u},\"counters\":{"
+	    "\"requests_minute\":%" PRIu64 ",\"requests_day\":%" PRIu64
+	    ",\"tokens_minute\":%" PRIu64 ",\"tokens_day\":%" PRIu64
+	    "},\"inflight\":%" PRIu64 ",\"reserved_tokens\":%" PRIu64
+	    ",\"reserved_nanousd\":%" PRIu64 ",",
+	    l->warn_pct, l->critical_pct, s->rpm, s->rpd, s->tpm, s->tpd,
+	    s->inflight, s->reserved_tokens, s->reserved_nanousd);
+	json_usd(b, "reserved_usd", s->reserved_nanousd);
+	evbuffer_add_printf(b,
+	                    ",\"spend\":{\"today_nanousd\":%" PRIu64
+	                    ",\"month_nanousd\":%" PRIu64 ",",
+	                    s->daily_spent, s->monthly_spent);
+	json_usd(b, "today_usd", s->daily_spent);
+	evbuffer_add_printf(b, ",");
+	json_usd(b, "month_usd", s->monthly_spent);
+	evbuffer_add_printf(b, "},\"alert_level\":\"%s\"}",
+	                    meter_limit_level_name(lv));
+}
+
+/* GET /api/workspaces: each workspace, its limits and live counters. */
+static void
+admin_workspaces(struct proxy_admin *ad, struct evhttp_request *req)
+{
+	struct evbuffer *b = evbuffer_new();
+	struct proxy_limiter_status *st;
+	size_t n, i;
+
+	if (b == NULL)
+		return;
+	st = admin_limiter_state(ad, &n);
+	evbuffer_add_printf(b, "{\"workspaces\":[");
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			evbuffer_add_printf(b, ",");
+		admin_workspace_json(b, &st[i]);
+	}
+	evbuffer_add_printf(b, "]}\n");
+	admin_send_json(req, 200, b);
+	evbuffer_free(b);
+	free(st);
+}
+
+static uint64_t
+st_inflight(const struct proxy_limiter_status *s)
+{
+	return s->inflight;
+}
+
+static uint64_t
+st_reserved(const struct proxy_limiter_status *s)
+{
+	return s->reserved_nanousd;
+}
+
+static uint64_t
+st_day(const struct proxy_limiter_status *s)
+{
+	return s->daily_spent;
+}
+
+static uint64_t
+st_month(const struct proxy_limiter_status *s)
+{
+	return s->monthly_spent;
+}
+
+/* Per-workspace gauges: reservations in flight and spend this period. */
+static void
+admin_limiter_metrics(struct proxy_admin *ad, struct evbuffer *b)
+{
+	static const struct {
+		const char *name, *help, *label;
+		uint64_t (*get)(const struct proxy_limiter_status *);
+	} g[] = {
+	    {"tollgate_workspace_inflight",
+	     "Requests admitted and not yet settled.", "", st_inflight},
+	    {"tollgate_workspace_reserved_nanousd",
+	     "Estimated cost reserved by requests in flight.", "", st_reserved},
+	    {"tollgate_workspace_spend_nanousd",
+	     "Settled spend in the current UTC day or month.",
+	     ",period=\"day\"", st_day},
+	    {"tollgate_workspace_spend_nanousd", NULL, ",period=\"month\"",
+	     st_month},
+	};
+	struct proxy_limiter_status *st = NULL;
+	size_t n, i, k;
+
+	st = admin_limiter_state(ad, &n);
+	for (k = 0; k < sizeof(g) / sizeof(g[0]); k++) {
+		if (g[k].help != NULL)
+			evbuffer_add_printf(b,
+			                    "# HELP %s %s\n# TYPE %s gauge\n",
+			                    g[k].name, g[k].help, g[k].name);
+		for (i = 0; i < n; i++)
+			evbuffer_add_printf(
+			    b, "%s{workspace=\"%s\"%s} %" PRIu64 "\n",
+			    g[k].name, st[i].workspace, g[k].label,
+			    g[k].get(&st[i]));
+	}
+	free(st);
 }
 
 static void
@@ -97,18 +287,11 @@ admin_metrics(struct proxy_admin *ad, struct evhttp_request *req)
 	    "# TYPE tollgate_store_write_failures_total counter\n"
 	    "tollgate_store_write_failures_total %" PRIu64 "\n",
 	    ss.committed, ss.queued, ss.failures);
+	admin_limiter_metrics(ad, b);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	                  "Content-Type", "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, "OK", b);
 	evbuffer_free(b);
-}
-
-static void
-admin_send_json(struct evhttp_request *req, int status, struct evbuffer *b)
-{
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	                  "Content-Type", "application/json");
-	evhttp_send_reply(req, status, proxy_reply_reason(status), b);
 }
 
 /* Healthy = the admin thread answers and the database can be read. */
@@ -158,11 +341,15 @@ admin_on_request(struct evhttp_request *req, void *arg)
 		admin_metrics(ad, req);
 		return;
 	}
+	if (strcmp(path, "/api/workspaces") == 0) {
+		admin_workspaces(ad, req);
+		return;
+	}
 	admin_json_error(
 	    req, 404, "not_found",
 	    strncmp(path, "/api/", 5) == 0 || strcmp(path, "/") == 0
 	        ? "the reporting API and dashboard are not built yet; "
-	          "/healthz and /metrics are"
+	          "/healthz, /metrics and /api/workspaces are"
 	        : "unknown admin path");
 }
 

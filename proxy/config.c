@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,7 +248,7 @@ free_list(char **l, size_t n)
 
 static int
 cfg_limits(struct cfg_ctx *c, const cJSON *o, const char *ws,
-           struct config_limits *l)
+           struct meter_limits *l)
 {
 	const cJSON *it;
 	char key[160];
@@ -416,7 +417,7 @@ cfg_workspace(struct cfg_ctx *c, const cJSON *o, struct config_workspace *w)
 }
 
 static void
-limits_defaults(struct config_limits *l)
+limits_defaults(struct meter_limits *l)
 {
 	l->warn_pct = 80;
 	l->critical_pct = 95;
@@ -644,6 +645,12 @@ cfg_top_key(struct cfg_ctx *c, const cJSON *it)
 		return j_str(c, it, k, &cfg->ca_dir);
 	if (strcmp(k, "pricing_file") == 0)
 		return j_str(c, it, k, &cfg->pricing_file);
+	if (strcmp(k, "unpriced_reserve_model") == 0) {
+		if (!cJSON_IsString(it) || it->valuestring[0] == '\0')
+			return cfg_fail(c, "unpriced_reserve_model must be a "
+			                   "model name from the price table");
+		return j_str(c, it, k, &cfg->unpriced_reserve_model);
+	}
 	if (strcmp(k, "intercept_hosts") == 0) {
 		free_list(cfg->intercept_hosts, cfg->n_intercept);
 		cfg->intercept_hosts = NULL;
@@ -734,7 +741,7 @@ cfg_env_uint(struct cfg_ctx *c, const char *var, uint64_t max, uint64_t *dst)
 static int
 cfg_env_limits(struct cfg_ctx *c)
 {
-	struct config_limits *l = &c->cfg->ws[0].limits;
+	struct meter_limits *l = &c->cfg->ws[0].limits;
 	const char *budget = getenv("OPENAI_MONTHLY_BUDGET_USD");
 	uint64_t warn = l->warn_pct, crit = l->critical_pct;
 
@@ -800,6 +807,7 @@ cfg_defaults(struct cfg_ctx *c)
 		return cfg_fail(c, "out of memory");
 	cfg->n_intercept = cfg->n_tunnel = 1;
 	if (cfg_strdup(c, &cfg->data_dir, "data") == -1 ||
+	    cfg_strdup(c, &cfg->unpriced_reserve_model, "gpt-4o") == -1 ||
 	    cfg_strdup(c, &cfg->reconcile_admin_key_env, "OPENAI_ADMIN_KEY") ==
 	        -1 ||
 	    cfg_upstream(c, "https://api.openai.com") == -1)
@@ -958,7 +966,89 @@ config_load(const char *path, const struct config_overrides *ov, char *err,
 		config_free(cfg);
 		return NULL;
 	}
+	cfg->refs = 1;
 	return cfg;
+}
+
+struct config *
+config_hold(struct config *cfg)
+{
+	atomic_fetch_add(&cfg->refs, 1);
+	return cfg;
+}
+
+void
+config_release(struct config *cfg)
+{
+	if (cfg != NULL && atomic_fetch_sub(&cfg->refs, 1) == 1)
+		config_free(cfg);
+}
+
+/* Appends name to the comma-separated list in changed. */
+static void
+note(char *changed, size_t cap, const char *name)
+{
+	size_t n = strlen(changed);
+
+	snprintf(changed + n, cap - n, "%s%s", n ? ", " : "", name);
+}
+
+/* Replaces *dst (owned) with a copy of src; notes name when they differ. */
+static int
+keep_str(char **dst, const char *src, const char *name, char *changed,
+         size_t cap)
+{
+	char *copy = NULL;
+
+	if ((*dst == NULL) != (src == NULL) ||
+	    (src != NULL && strcmp(*dst, src) != 0))
+		note(changed, cap, name);
+	if (src != NULL && (copy = strdup(src)) == NULL)
+		return -1;
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+int
+config_keep_restart_only(struct config *neu, const struct config *old,
+                         char *changed, size_t cap)
+{
+	changed[0] = '\0';
+	/* a port of 0 ("any") was resolved at start: not a change */
+	if (strcmp(neu->listen_host, old->listen_host) != 0 ||
+	    (neu->listen_port != 0 && neu->listen_port != old->listen_port))
+		note(changed, cap, "listen");
+	if (strcmp(neu->admin_host, old->admin_host) != 0 ||
+	    (neu->admin_port != 0 && neu->admin_port != old->admin_port))
+		note(changed, cap, "admin_listen");
+	if (neu->workers != old->workers)
+		note(changed, cap, "workers");
+	if (neu->store_queue != old->store_queue)
+		note(changed, cap, "store_queue");
+	memcpy(neu->listen_host, old->listen_host, sizeof(neu->listen_host));
+	memcpy(neu->admin_host, old->admin_host, sizeof(neu->admin_host));
+	memcpy(neu->upstream_host, old->upstream_host,
+	       sizeof(neu->upstream_host));
+	memcpy(neu->upstream_prefix, old->upstream_prefix,
+	       sizeof(neu->upstream_prefix));
+	neu->listen_port = old->listen_port;
+	neu->admin_port = old->admin_port;
+	neu->workers = old->workers;
+	neu->store_queue = old->store_queue;
+	neu->upstream_port = old->upstream_port;
+	if (keep_str(&neu->upstream, old->upstream, "upstream", changed, cap) ==
+	        -1 ||
+	    keep_str(&neu->upstream_ca_file, old->upstream_ca_file,
+	             "upstream_ca_file", changed, cap) == -1 ||
+	    keep_str(&neu->data_dir, old->data_dir, "data_dir", changed, cap) ==
+	        -1 ||
+	    keep_str(&neu->db, old->db, "db", changed, cap) == -1 ||
+	    keep_str(&neu->ca_dir, old->ca_dir, "ca_dir", changed, cap) == -1 ||
+	    keep_str(&neu->pricing_file, old->pricing_file, "pricing_file",
+	             changed, cap) == -1)
+		return -1;
+	return 0;
 }
 
 void
@@ -985,6 +1075,7 @@ config_free(struct config *cfg)
 	free(cfg->db);
 	free(cfg->ca_dir);
 	free(cfg->pricing_file);
+	free(cfg->unpriced_reserve_model);
 	free(cfg->reconcile_admin_key_env);
 	free(cfg->reconcile_base_url);
 	free(cfg->alerts_webhook_url);

@@ -12,18 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "meter/limit.h"
+
 #define CONFIG_MAX_WORKSPACES 4096
 #define CONFIG_MAX_KEYS 1024 /* key hashes per workspace */
 #define CONFIG_MAX_HOSTS 256 /* intercept_hosts / tunnel_hosts */
 #define CONFIG_MAX_WORKERS 256
 #define CONFIG_NAME_MAX 64 /* workspace name bytes */
-
-struct config_limits {
-	uint64_t rpm, rpd, tpm, tpd; /* 0 = no limit */
-	uint64_t daily_nanousd;      /* 0 = no limit */
-	uint64_t monthly_nanousd;
-	unsigned warn_pct, critical_pct;
-};
 
 struct config_workspace {
 	char name[CONFIG_NAME_MAX];
@@ -32,7 +27,7 @@ struct config_workspace {
 	char *upstream_key_env;
 	char *upstream_key; /* resolved from the env at load */
 	char *openai_project;
-	struct config_limits limits;
+	struct meter_limits limits;
 };
 
 struct config_timeouts {
@@ -45,7 +40,8 @@ struct config_timeouts {
 };
 
 struct config {
-	char *source; /* file path, or "embedded defaults" */
+	_Atomic int refs; /* config_hold / config_release */
+	char *source;     /* file path, or "embedded defaults" */
 	char listen_host[256];
 	int listen_port;
 	char admin_host[256];
@@ -73,6 +69,8 @@ struct config {
 	uint64_t max_request_body;
 	uint64_t max_buffered_bodies; /* request bytes held at once, process */
 	int unpriced_deny;            /* unpriced_model: "deny" */
+	char *unpriced_reserve_model; /* reservations of unpriced models
+	                                 are priced as this one */
 	size_t store_queue;           /* store queue slots */
 	struct config_timeouts timeouts;
 	struct config_workspace *ws;
@@ -102,6 +100,21 @@ struct config_overrides {
 struct config *config_load(const char *path, const struct config_overrides *ov,
                            char *err, size_t errlen);
 void config_free(struct config *cfg);
+
+/* Snapshots are shared by reference (a reload swaps them while
+ * connections keep theirs): config_load returns one reference; the last
+ * release frees.  Thread-safe. */
+struct config *config_hold(struct config *cfg);
+void config_release(struct config *cfg);
+
+/*
+ * A reload cannot move listeners, threads, the database, the CA or the
+ * upstream pool: copies those settings from the running snapshot into
+ * the new one, and lists in changed (comma-separated, "" when none) the
+ * ones the new file tried to change.  -1 on allocation failure.
+ */
+int config_keep_restart_only(struct config *neu, const struct config *old,
+                             char *changed, size_t cap);
 
 /* The workspace called name, or NULL. */
 const struct config_workspace *config_workspace(const struct config *cfg,

@@ -38,6 +38,7 @@
 #include "proxy/http.h"
 #include "proxy/log.h"
 #include "proxy/reply.h"
+#include "proxy/throttle.h"
 #include "proxy/tunnel.h"
 #include "proxy/workspace.h"
 
@@ -65,7 +66,7 @@ struct proxy_conn {
 	uint64_t id;
 	struct proxy_worker *w;
 	struct proxy *px;
-	const struct config *cfg;
+	struct config *cfg; /* held: the snapshot it started with */
 	char peer[64];
 	enum conn_state state;
 	struct event *timer;
@@ -90,6 +91,8 @@ struct proxy_conn {
 	struct meter_request mreq;
 	struct meter_response *mr;
 	struct workspace_result wsr;
+	struct proxy_limit_grant grant; /* the limiter's reservation */
+	const char *limit_hit;          /* refused by this limit (static) */
 	struct conn_refusal refusal;
 	char method[24];
 	char target[512];
@@ -201,10 +204,25 @@ conn_release_body(struct proxy_conn *c)
 	c->body_held = 0;
 }
 
+/* A reservation still held when its request is dropped unaccounted (no
+ * path should leave one): settled at its estimate, never as free. */
+static void
+conn_settle_estimate(struct proxy_conn *c)
+{
+	if (c->grant.e == NULL)
+		return;
+	log_warn("conn %" PRIu64 ": a limiter reservation was left "
+	         "unsettled; settling it at its estimate",
+	         c->id);
+	proxy_limiter_settle(c->px->limiter, &c->grant, c->grant.t.tokens,
+	                     c->grant.t.nanousd, proxy_now_ms());
+}
+
 /* Frees what one request owned and readies for the next. */
 static void
 conn_request_reset(struct proxy_conn *c)
 {
+	conn_settle_estimate(c);
 	if (c->reserved)
 		store_release(c->px->store);
 	conn_release_body(c);
@@ -222,6 +240,7 @@ conn_request_reset(struct proxy_conn *c)
 	c->method[0] = c->target[0] = '\0';
 	c->head_req = c->keepalive = 0;
 	c->start_ms = c->sent_ms = 0;
+	c->limit_hit = NULL;
 	memset(&c->wsr, 0, sizeof(c->wsr));
 }
 
@@ -249,6 +268,8 @@ conn_account(struct proxy_conn *c, int status, const char *error, int complete)
 	r.end_ms = proxy_now_ms();
 	r.upstream_request_id = c->upstream_request_id;
 	r.error = error;
+	r.limit_hit = c->limit_hit;
+	r.grant = &c->grant;
 	r.reserved = c->reserved;
 	proxy_account_finish(c->px, &r);
 	c->reserved = 0;
@@ -606,7 +627,8 @@ conn_tunnel(struct proxy_conn *c, const char *host, int port)
 	evbuffer_remove_cb(client_out(c), conn_on_client_sent, c);
 	bufferevent_setcb(client, NULL, NULL, NULL, NULL);
 	c->client = NULL;
-	proxy_tunnel_start(c->w, c->id, client, host, port);
+	proxy_tunnel_start(c->w, c->id, client, host, port,
+	                   c->cfg->timeouts.upstream_connect_ms);
 	conn_close(c, "handed to a tunnel");
 }
 
@@ -713,6 +735,30 @@ conn_origin_path(struct proxy_conn *c, const struct proxy_http_head *h)
 	return 0;
 }
 
+/* The limiter reserves the request's estimate, or it is refused with
+ * the 429 DESIGN.md describes (and never reaches the upstream). */
+static int
+conn_admit(struct proxy_conn *c)
+{
+	struct meter_limit_ask ask;
+	struct proxy_limit_refusal rf;
+	struct proxy_throttle th;
+	int64_t now = proxy_now_ms();
+
+	meter_limit_ask_for(c->px->prices, &c->mreq,
+	                    c->cfg->default_output_tokens,
+	                    c->cfg->unpriced_reserve_model, &ask);
+	if (proxy_limiter_admit(c->px->limiter,
+	                        c->wsr.name[0] ? c->wsr.name : "default", &ask,
+	                        now, &c->grant, &rf) == 0)
+		return 0;
+	proxy_throttle_build(&rf, &ask, now, &th);
+	METRIC_ADD(&c->px->metrics, throttled[rf.v.hit], 1);
+	c->limit_hit = th.limit_hit;
+	conn_reply(c, &th.reply, NULL, "%s", th.message);
+	return -1;
+}
+
 /* Checks and forwards a fully read request. */
 static void
 conn_request_ready(struct proxy_conn *c)
@@ -801,7 +847,8 @@ conn_request_ready(struct proxy_conn *c)
 		return;
 	}
 	c->reserved = 1;
-	conn_upstream_start(c);
+	if (conn_admit(c) == 0)
+		conn_upstream_start(c);
 }
 
 /* Sends the refusal a parser callback decided on. */
@@ -1233,11 +1280,19 @@ conn_client_head(struct proxy_conn *c, const struct proxy_http_head *h)
 	int body = status_has_body(h->status) && !c->head_req;
 	int rewrites = c->mr != NULL && meter_response_rewrites(c->mr);
 	size_t rn = h->target_len;
+	struct meter_limit_view v;
+	int own =
+	    proxy_limiter_view(c->px->limiter, &c->grant, proxy_now_ms(), &v);
 
 	evbuffer_add_printf(out, "HTTP/1.1 %d ", h->status);
 	evbuffer_add(out, h->buf + h->target_off, rn);
 	evbuffer_add(out, "\r\n", 2);
-	proxy_headers_copy(out, h, NULL);
+	/* The workspace's limits replace the organisation's, so clients
+	 * that pace themselves by these headers pace to the workspace. */
+	proxy_headers_copy(out, h,
+	                   own ? proxy_throttle_upstream_headers : NULL);
+	if (own)
+		proxy_throttle_headers(out, &v);
 	if (!body) {
 		if (h->has_length) /* HEAD: the length a GET would have */
 			evbuffer_add_printf(out,
@@ -1434,6 +1489,7 @@ conn_close(struct proxy_conn *c, const char *reason)
 	         "requests=%" PRIu64 " in=%" PRIu64 " out=%" PRIu64,
 	         c->id, c->peer, state_names[c->state], reason, c->nrequests,
 	         c->bytes_in, c->bytes_out);
+	conn_settle_estimate(c);
 	if (c->reserved)
 		store_release(c->px->store);
 	conn_release_body(c);
@@ -1453,6 +1509,7 @@ conn_close(struct proxy_conn *c, const char *reason)
 		evbuffer_free(c->upreq);
 	METRIC_ADD(&c->px->metrics, connections_open, -1);
 	proxy_worker_conn_closed(c->w);
+	proxy_config_put(c->cfg);
 	free(c);
 }
 
@@ -1492,7 +1549,7 @@ proxy_conn_accept(struct proxy_worker *w, evutil_socket_t fd,
 	}
 	c->w = w;
 	c->px = w->px;
-	c->cfg = w->px->cfg;
+	c->cfg = proxy_config_get(w->px);
 	c->id = atomic_fetch_add(&w->px->next_conn_id, 1) + 1;
 	format_peer(sa, c->peer, sizeof(c->peer));
 	c->client = bufferevent_socket_new(

@@ -25,7 +25,9 @@
 #include "meter/price.h"
 #include "proxy/account.h"
 #include "proxy/admin.h"
+#include "proxy/alert.h"
 #include "proxy/config.h"
+#include "proxy/limiter.h"
 #include "proxy/log.h"
 #include "proxy/proxy.h"
 #include "proxy/upstream.h"
@@ -52,6 +54,8 @@ static const char usage_text[] =
     "127.0.0.1:9090, upstream https://api.openai.com, state in ./data/.\n"
     "Point an application at it with OPENAI_BASE_URL=http://127.0.0.1:8080/v1\n"
     "and read what it spent in data/tollgate.db (table requests).\n"
+    "Signals: SIGTERM/SIGINT drain and stop; SIGHUP reloads the -c file\n"
+    "(limits, workspaces, keys; a file that does not load is refused).\n"
     "\n"
     "  -c FILE               JSON config file (see README.md, Configuration)\n"
     "  --listen ADDR:PORT    proxy listener (overrides \"listen\")\n"
@@ -64,6 +68,7 @@ static const char usage_text[] =
 
 struct main_state {
 	struct proxy *px;
+	const struct cli *cli;
 	struct event_base *base;
 	int draining;
 	int64_t drain_deadline_ms;
@@ -184,8 +189,39 @@ fail:
 	return -1;
 }
 
+/* Reservations of unpriced models are priced as unpriced_reserve_model:
+ * it must have a price. */
+static struct meter_prices *
+check_reserve_model(const struct config *cfg, struct meter_prices *p, char *err,
+                    size_t errlen)
+{
+	struct meter_usage u;
+	struct meter_cost c;
+
+	memset(&u, 0, sizeof(u));
+	if (p == NULL || meter_prices_cost(p, cfg->unpriced_reserve_model, NULL,
+	                                   &u, &c) == 0)
+		return p;
+	snprintf(err, errlen,
+	         "unpriced_reserve_model \"%s\" has no price in the price "
+	         "table (name a priced model, e.g. \"gpt-4o\")",
+	         cfg->unpriced_reserve_model);
+	meter_prices_free(p);
+	return NULL;
+}
+
+static struct meter_prices *load_prices_file(const struct config *cfg,
+                                             char *err, size_t errlen);
+
 static struct meter_prices *
 load_prices(const struct config *cfg, char *err, size_t errlen)
+{
+	return check_reserve_model(cfg, load_prices_file(cfg, err, errlen), err,
+	                           errlen);
+}
+
+static struct meter_prices *
+load_prices_file(const struct config *cfg, char *err, size_t errlen)
 {
 	struct meter_prices *p;
 	char inner[512];
@@ -376,8 +412,7 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 	int i;
 
 	if (sig == SIGHUP) {
-		log_warn("SIGHUP: configuration reload is not built yet; "
-		         "restart tollgate to apply a changed config");
+		proxy_reload(ms->px, ms->cli->config, &ms->cli->ov);
 		return;
 	}
 	if (ms->draining) {
@@ -438,6 +473,33 @@ warn_open_proxy(const struct config *cfg)
 			    cfg->listen_host);
 }
 
+/* The alert thread and the limiter, rebuilt from the database. */
+static int
+start_limits(struct proxy *px, char *err, size_t errlen)
+{
+	const struct config *cfg = px->cfg;
+	char inner[512];
+
+	if ((px->alerts = proxy_alerts_start(cfg->alerts_webhook_url,
+	                                     cfg->upstream_ca_file, inner,
+	                                     sizeof(inner))) == NULL) {
+		snprintf(err, errlen, "alerts: %s", inner);
+		return -1;
+	}
+	if ((px->limiter = proxy_limiter_new(cfg, px->alerts)) == NULL) {
+		snprintf(err, errlen, "limiter: out of memory");
+		return -1;
+	}
+	if (proxy_limiter_rebuild(px->limiter, cfg->db, proxy_now_ms(), inner,
+	                          sizeof(inner)) == -1) {
+		snprintf(err, errlen,
+		         "cannot rebuild limits and budgets from %s: %s",
+		         cfg->db, inner);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 teardown(struct proxy *px, struct proxy_admin *ad)
 {
@@ -448,6 +510,10 @@ teardown(struct proxy *px, struct proxy_admin *ad)
 		proxy_worker_free(px->workers[i]);
 	free(px->workers);
 	proxy_admin_stop(ad);
+	proxy_limiter_free(px->limiter);
+	px->limiter = NULL;
+	proxy_alerts_stop(px->alerts);
+	px->alerts = NULL;
 	/* Commits what is queued; only rows that kept failing are lost. */
 	if ((lost = store_close(px->store)) > 0)
 		log_err("store: %" PRIu64 " row(s) could not be written before "
@@ -482,6 +548,8 @@ cmd_run(const struct cli *cli)
 		return 1;
 	}
 	px.cfg = cfg;
+	px.boot_cfg = config_hold(cfg);
+	pthread_mutex_init(&px.cfg_mu, NULL);
 	/* Workers inherit a mask without these; the main loop takes them. */
 	sigemptyset(&block);
 	for (i = 0; i < 3; i++)
@@ -494,6 +562,7 @@ cmd_run(const struct cli *cli)
 	                           sizeof(err))) == NULL ||
 	    (px.upstream_ctx = proxy_upstream_ctx_new(cfg, err, sizeof(err))) ==
 	        NULL ||
+	    start_limits(&px, err, sizeof(err)) == -1 ||
 	    start_workers(&px, cfg, err, sizeof(err)) == -1 ||
 	    (ad = proxy_admin_start(&px, err, sizeof(err))) == NULL) {
 		log_err("%s", err);
@@ -506,6 +575,7 @@ cmd_run(const struct cli *cli)
 		}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	ms.px = &px;
+	ms.cli = cli;
 	if ((ms.base = event_base_new()) == NULL ||
 	    (ms.poll = evtimer_new(ms.base, main_on_poll, &ms)) == NULL)
 		goto out;
@@ -539,7 +609,9 @@ out:
 		event_base_free(ms.base);
 	if (rc == 0)
 		log_info("tollgate stopped");
-	config_free(cfg);
+	config_release(px.cfg);
+	config_release(px.boot_cfg);
+	pthread_mutex_destroy(&px.cfg_mu);
 	libevent_global_shutdown();
 	return rc;
 }

@@ -4,6 +4,7 @@
  */
 #include <inttypes.h>
 
+#include "meter/limit.h"
 #include "proxy/metrics.h"
 
 static void
@@ -69,6 +70,14 @@ proxy_metrics_write(const struct proxy_metrics *m, struct evbuffer *out)
 	        "Requests refused "
 	        "because the store queue was full.",
 	        "counter", LOAD(store_refusals));
+	evbuffer_add_printf(out, "# HELP tollgate_throttled_total Requests "
+	                         "refused with 429, by the limit hit.\n"
+	                         "# TYPE tollgate_throttled_total counter\n");
+	for (i = 1; i < PROXY_METRICS_LIMIT_KINDS; i++)
+		evbuffer_add_printf(
+		    out, "tollgate_throttled_total{limit=\"%s\"} %" PRIu64 "\n",
+		    meter_limit_kind_name((enum meter_limit_kind)i),
+		    LOAD(throttled[i]));
 	counter(out, "tollgate_client_bytes_received_total",
 	        "Bytes read from "
 	        "clients.",

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #define PROXY_METRICS_STATUS_CLASSES 6 /* 0 = no status, 1xx..5xx */
+#define PROXY_METRICS_LIMIT_KINDS 7    /* meter_limit_kind values */
 
 struct proxy_metrics {
 	_Atomic uint64_t connections_total;
@@ -25,6 +26,8 @@ struct proxy_metrics {
 	_Atomic uint64_t output_tokens;
 	_Atomic uint64_t cost_nanousd;
 	_Atomic uint64_t store_refusals;
+	_Atomic uint64_t throttled[PROXY_METRICS_LIMIT_KINDS]; /* by
+	                                      enum meter_limit_kind */
 	_Atomic uint64_t bytes_from_clients;
 	_Atomic uint64_t bytes_to_clients;
 };

@@ -148,11 +148,11 @@ tunnel_on_event(struct bufferevent *bev, short what, void *arg)
 
 void
 proxy_tunnel_start(struct proxy_worker *w, uint64_t id,
-                   struct bufferevent *client, const char *host, int port)
+                   struct bufferevent *client, const char *host, int port,
+                   int connect_ms)
 {
 	struct proxy_tunnel *t = calloc(1, sizeof(*t));
-	int ms = w->px->cfg->timeouts.upstream_connect_ms;
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = {connect_ms / 1000, (connect_ms % 1000) * 1000};
 
 	if (t == NULL) {
 		bufferevent_free(client);

@@ -20,9 +20,11 @@
  * accepted), connects to host:port through the worker's resolver, answers
  * "200 Connection established" once connected (a 502 error otherwise) and
  * splices.  Bytes the client already sent are forwarded after the 200.
+ * connect_ms bounds the connect (the connection's config snapshot).
  */
 void proxy_tunnel_start(struct proxy_worker *w, uint64_t id,
-                        struct bufferevent *client, const char *host, int port);
+                        struct bufferevent *client, const char *host, int port,
+                        int connect_ms);
 
 /* Shutdown: closes every tunnel of the worker. */
 void proxy_tunnel_close_all(struct proxy_worker *w);

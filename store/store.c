@@ -518,3 +518,92 @@ store_reader_last_id(struct store_reader *rd, int64_t *id, char *err,
 	sqlite3_finalize(s);
 	return rc;
 }
+
+/* Steps s to the end, handing each row to row(); finalizes s.  -1 with
+ * the database's message in err. */
+static int
+reader_each(struct store_reader *rd, sqlite3_stmt *s,
+            void (*row)(sqlite3_stmt *s, void *ctx), void *ctx, char *err,
+            size_t errlen)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		row(s, ctx);
+	sqlite3_finalize(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+	snprintf(err, errlen, "%s", sqlite3_errmsg(rd->db));
+	return -1;
+}
+
+struct usage_ctx {
+	store_usage_fn fn;
+	void *arg;
+};
+
+static void
+usage_row(sqlite3_stmt *s, void *ctx)
+{
+	struct usage_ctx *u = ctx;
+
+	u->fn(u->arg, (const char *)sqlite3_column_text(s, 0),
+	      sqlite3_column_int64(s, 1), (uint64_t)sqlite3_column_int64(s, 2),
+	      (uint64_t)sqlite3_column_int64(s, 3));
+}
+
+int
+store_reader_usage_since(struct store_reader *rd, int64_t since_ms,
+                         int64_t bucket_ms, store_usage_fn fn, void *arg,
+                         char *err, size_t errlen)
+{
+	static const char sql[] =
+	    "SELECT workspace, ts_ms / ?2 * ?2, count(*),"
+	    " sum(input_tokens + output_tokens)"
+	    " FROM requests WHERE ts_ms >= ?1 AND forwarded = 1"
+	    " GROUP BY workspace, ts_ms / ?2";
+	struct usage_ctx u = {fn, arg};
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(rd->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(rd->db));
+		return -1;
+	}
+	sqlite3_bind_int64(s, 1, since_ms);
+	sqlite3_bind_int64(s, 2, bucket_ms > 0 ? bucket_ms : 1);
+	return reader_each(rd, s, usage_row, &u, err, errlen);
+}
+
+struct spend_ctx {
+	store_spend_fn fn;
+	void *arg;
+};
+
+static void
+spend_row(sqlite3_stmt *s, void *ctx)
+{
+	struct spend_ctx *sp = ctx;
+
+	sp->fn(sp->arg, (const char *)sqlite3_column_text(s, 0),
+	       (uint64_t)sqlite3_column_int64(s, 1));
+}
+
+int
+store_reader_spend(struct store_reader *rd, const char *from_day,
+                   const char *to_day, store_spend_fn fn, void *arg, char *err,
+                   size_t errlen)
+{
+	static const char sql[] =
+	    "SELECT workspace, sum(cost_nanousd) FROM usage_daily"
+	    " WHERE day >= ?1 AND day <= ?2 GROUP BY workspace";
+	struct spend_ctx sp = {fn, arg};
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(rd->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(rd->db));
+		return -1;
+	}
+	sqlite3_bind_text(s, 1, from_day, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, to_day, -1, SQLITE_STATIC);
+	return reader_each(rd, s, spend_row, &sp, err, errlen);
+}

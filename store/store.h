@@ -102,4 +102,24 @@ void store_reader_close(struct store_reader *rd);
 int store_reader_last_id(struct store_reader *rd, int64_t *id, char *err,
                          size_t errlen);
 
+/*
+ * Start-up rebuild of the limiter (DESIGN.md "Limits": budgets and day
+ * windows survive a restart).  Calls fn once per workspace and bucket of
+ * bucket_ms with the requests that reached the upstream since since_ms
+ * and their input + output tokens; ts_ms is the bucket's start.
+ */
+typedef void (*store_usage_fn)(void *arg, const char *workspace, int64_t ts_ms,
+                               uint64_t requests, uint64_t tokens);
+int store_reader_usage_since(struct store_reader *rd, int64_t since_ms,
+                             int64_t bucket_ms, store_usage_fn fn, void *arg,
+                             char *err, size_t errlen);
+
+/* Calls fn once per workspace with its cost over the UTC days from_day to
+ * to_day ("YYYY-MM-DD", inclusive). */
+typedef void (*store_spend_fn)(void *arg, const char *workspace,
+                               uint64_t nanousd);
+int store_reader_spend(struct store_reader *rd, const char *from_day,
+                       const char *to_day, store_spend_fn fn, void *arg,
+                       char *err, size_t errlen);
+
 #endif
