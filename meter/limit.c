@@ -69,20 +69,36 @@ ring_clear(const struct ring *r, int64_t epoch)
 	sl->requests = sl->tokens = 0;
 }
 
-/* Moves the ring to now: slots older than the window are emptied.  A
- * clock that steps back leaves the ring where it was. */
+static void
+ring_init(const struct ring *r, int64_t now_ms)
+{
+	int64_t e;
+
+	for (e = 0; e <= r->n; e++) {
+		r->slots[e].epoch = -1;
+		r->slots[e].requests = r->slots[e].tokens = 0;
+	}
+	r->w->requests = r->w->tokens = 0;
+	r->w->head = floor_div(now_ms, r->slot_ms);
+}
+
+/* Moves the ring to now: slots older than the window are emptied. */
 static void
 ring_advance(const struct ring *r, int64_t now_ms)
 {
 	int64_t cur = floor_div(now_ms, r->slot_ms), e;
 
-	if (cur <= r->w->head)
+	if (cur <= r->w->head) {
+		/* The clock stepped back by more than a slot (NTP, an
+		 * operator): what the ring holds is dated in a future that
+		 * would block the workspace for as long as the step.  Start
+		 * the window afresh instead (briefly permissive). */
+		if (cur < r->w->head - 1)
+			ring_init(r, now_ms);
 		return;
+	}
 	if (cur - r->w->head > r->n) {
-		for (e = 0; e <= r->n; e++)
-			r->slots[e].epoch = -1, r->slots[e].requests = 0,
-			r->slots[e].tokens = 0;
-		r->w->requests = r->w->tokens = 0;
+		ring_init(r, now_ms);
 	} else {
 		for (e = r->w->head - r->n; e < cur - r->n; e++)
 			ring_clear(r, e);
@@ -183,19 +199,6 @@ ring_empty_ms(const struct ring *r, int tokens, int64_t now_ms)
 			return ring_expiry_ms(r, e) - now_ms;
 	}
 	return 0;
-}
-
-static void
-ring_init(const struct ring *r, int64_t now_ms)
-{
-	int64_t e;
-
-	for (e = 0; e <= r->n; e++) {
-		r->slots[e].epoch = -1;
-		r->slots[e].requests = r->slots[e].tokens = 0;
-	}
-	r->w->requests = r->w->tokens = 0;
-	r->w->head = floor_div(now_ms, r->slot_ms);
 }
 
 /* --- calendar (UTC, proleptic Gregorian; H. Hinnant's algorithms) ------ */
@@ -564,11 +567,26 @@ meter_limit_load_spend(struct meter_limit_state *s,
                        uint64_t monthly, int64_t now_ms)
 {
 	advance(s, now_ms);
-	s->daily_spent = daily;
-	s->monthly_spent = monthly;
-	s->daily_alerted = meter_limit_level_of(daily, l->daily_nanousd, l);
+	s->daily_spent += daily;
+	s->monthly_spent += monthly;
+	s->daily_alerted =
+	    meter_limit_level_of(s->daily_spent, l->daily_nanousd, l);
 	s->monthly_alerted =
-	    meter_limit_level_of(monthly, l->monthly_nanousd, l);
+	    meter_limit_level_of(s->monthly_spent, l->monthly_nanousd, l);
+}
+
+void
+meter_limit_relimit(struct meter_limit_state *s, const struct meter_limits *l)
+{
+	enum meter_limit_level d =
+	    meter_limit_level_of(s->daily_spent, l->daily_nanousd, l);
+	enum meter_limit_level m =
+	    meter_limit_level_of(s->monthly_spent, l->monthly_nanousd, l);
+
+	if (d < s->daily_alerted)
+		s->daily_alerted = d;
+	if (m < s->monthly_alerted)
+		s->monthly_alerted = m;
 }
 
 /* --- the estimate ------------------------------------------------------ */

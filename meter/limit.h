@@ -168,14 +168,20 @@ enum meter_limit_level meter_limit_level_of(uint64_t spent, uint64_t limit,
 /*
  * Start-up rebuild from the store: adds requests and tokens counted at
  * ts_ms to the day ring (day = 1) or the minute ring (day = 0), ignored
- * when outside its window; and spend for the current day and month.
- * Levels already reached count as alerted.
+ * when outside its window; and adds spend for the current day and
+ * month.  Levels already reached count as alerted.
  */
 void meter_limit_load_usage(struct meter_limit_state *s, int day, int64_t ts_ms,
                             uint64_t requests, uint64_t tokens, int64_t now_ms);
 void meter_limit_load_spend(struct meter_limit_state *s,
                             const struct meter_limits *l, uint64_t daily,
                             uint64_t monthly, int64_t now_ms);
+
+/* New limits l (a reload): levels the spend no longer reaches are
+ * re-armed, so a raised budget alerts again at its new thresholds; a
+ * lowered one alerts at the next settle. */
+void meter_limit_relimit(struct meter_limit_state *s,
+                         const struct meter_limits *l);
 
 /*
  * The reservation for a request: input estimated from its body, output

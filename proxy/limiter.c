@@ -38,7 +38,7 @@ struct proxy_limiter {
 	_Atomic size_t n;
 	size_t unknown;               /* entries made for unconfigured names */
 	struct meter_limits fallback; /* default's limits, for those */
-	struct proxy_limiter_entry *dflt;
+	_Atomic(struct proxy_limiter_entry *) dflt;
 	struct proxy_alerts *alerts;
 };
 
@@ -109,7 +109,7 @@ entry_for(struct proxy_limiter *l, const char *ws, int64_t now_ms)
 	    (e = insert(l, ws, &l->fallback, 0, now_ms)) != NULL)
 		l->unknown++;
 	pthread_mutex_unlock(&l->mu);
-	return e != NULL ? e : l->dflt;
+	return e != NULL ? e : atomic_load(&l->dflt);
 }
 
 int
@@ -134,11 +134,12 @@ proxy_limiter_configure(struct proxy_limiter *l, const struct config *cfg)
 		pthread_mutex_lock(&e->mu);
 		e->configured = w != NULL;
 		e->limits = w != NULL ? w->limits : l->fallback;
+		meter_limit_relimit(&e->st, &e->limits);
 		pthread_mutex_unlock(&e->mu);
 	}
-	l->dflt = find(l, "default");
+	atomic_store(&l->dflt, find(l, "default"));
 	pthread_mutex_unlock(&l->mu);
-	return l->dflt != NULL ? rc : -1;
+	return atomic_load(&l->dflt) != NULL ? rc : -1;
 }
 
 struct proxy_limiter *
@@ -216,9 +217,8 @@ rebuild_spend(void *arg, const char *ws, uint64_t nanousd)
 	if (e == NULL)
 		return;
 	pthread_mutex_lock(&e->mu);
-	meter_limit_load_spend(
-	    &e->st, &e->limits, rb->monthly ? e->st.daily_spent : nanousd,
-	    rb->monthly ? nanousd : e->st.monthly_spent, rb->now_ms);
+	meter_limit_load_spend(&e->st, &e->limits, rb->monthly ? 0 : nanousd,
+	                       rb->monthly ? nanousd : 0, rb->now_ms);
 	pthread_mutex_unlock(&e->mu);
 }
 
@@ -311,13 +311,13 @@ usd_text(uint64_t nano, char *buf, size_t cap)
 
 /* One threshold crossed: a log line, and the webhook when configured. */
 static void
-alert(struct proxy_limiter *l, const struct proxy_limiter_entry *e, int daily,
-      enum meter_limit_level level, uint64_t spent, int64_t now_ms)
+alert(struct proxy_limiter *l, const struct proxy_limiter_entry *e,
+      const struct meter_limits *lim, int daily, enum meter_limit_level level,
+      uint64_t spent, int64_t now_ms)
 {
 	struct proxy_alert a;
-	char s[32], lim[32];
-	uint64_t limit =
-	    daily ? e->limits.daily_nanousd : e->limits.monthly_nanousd;
+	char s[32], ltext[32];
+	uint64_t limit = daily ? lim->daily_nanousd : lim->monthly_nanousd;
 
 	memset(&a, 0, sizeof(a));
 	snprintf(a.workspace, sizeof(a.workspace), "%s", e->name);
@@ -328,19 +328,19 @@ alert(struct proxy_limiter *l, const struct proxy_limiter_entry *e, int daily,
 		meter_limit_day_str(now_ms, a.period, sizeof(a.period));
 	else
 		meter_limit_month_str(now_ms, a.period, sizeof(a.period));
-	a.threshold_pct =
-	    level == METER_LEVEL_EXHAUSTED  ? METER_LIMIT_PCT_EXHAUSTED
-	    : level == METER_LEVEL_CRITICAL ? e->limits.critical_pct
-	                                    : e->limits.warn_pct;
+	a.threshold_pct = level == METER_LEVEL_EXHAUSTED
+	                      ? METER_LIMIT_PCT_EXHAUSTED
+	                  : level == METER_LEVEL_CRITICAL ? lim->critical_pct
+	                                                  : lim->warn_pct;
 	a.spent_nanousd = spent;
 	a.limit_nanousd = limit;
 	a.ts_ms = now_ms;
 	usd_text(spent, s, sizeof(s));
-	usd_text(limit, lim, sizeof(lim));
+	usd_text(limit, ltext, sizeof(ltext));
 	log_warn("workspace %s reached %u%% (%s) of its %s budget for %s: %s "
 	         "of %s spent",
 	         e->name, a.threshold_pct, a.level, daily ? "daily" : "monthly",
-	         a.period, s, lim);
+	         a.period, s, ltext);
 	if (l->alerts != NULL)
 		proxy_alerts_post(l->alerts, &a);
 }
@@ -351,6 +351,7 @@ proxy_limiter_settle(struct proxy_limiter *l, struct proxy_limit_grant *g,
 {
 	struct proxy_limiter_entry *e = g->e;
 	struct meter_limit_crossing x;
+	struct meter_limits lim; /* as they were when crossed */
 
 	if (e == NULL)
 		return;
@@ -358,11 +359,12 @@ proxy_limiter_settle(struct proxy_limiter *l, struct proxy_limit_grant *g,
 	pthread_mutex_lock(&e->mu);
 	meter_limit_settle(&e->st, &e->limits, &g->t, tokens, nanousd, now_ms,
 	                   &x);
+	lim = e->limits;
 	pthread_mutex_unlock(&e->mu);
 	if (x.daily != METER_LEVEL_NORMAL)
-		alert(l, e, 1, x.daily, x.daily_spent, now_ms);
+		alert(l, e, &lim, 1, x.daily, x.daily_spent, now_ms);
 	if (x.monthly != METER_LEVEL_NORMAL)
-		alert(l, e, 0, x.monthly, x.monthly_spent, now_ms);
+		alert(l, e, &lim, 0, x.monthly, x.monthly_spent, now_ms);
 }
 
 size_t

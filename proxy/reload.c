@@ -58,14 +58,28 @@ proxy_reload(struct proxy *px, const char *path,
 		config_release(neu);
 		return -1;
 	}
+	/* The running admin listener is what the token must guard. */
+	if (neu->admin_token == NULL &&
+	    !config_host_is_loopback(neu->admin_host)) {
+		log_err(
+		    "SIGHUP: reload refused, the running config stays: the "
+		    "admin listener %s is not loopback and the new file has "
+		    "no admin_token (set one, or restart on a loopback "
+		    "admin_listen)",
+		    neu->admin_host);
+		config_release(neu);
+		return -1;
+	}
 	if (changed[0] != '\0')
 		log_warn("SIGHUP: %s changed in %s: that takes a restart; the "
 		         "running value stays until then",
 		         changed, neu->source);
 	if (proxy_limiter_configure(px->limiter, neu) == -1)
-		log_err("SIGHUP: the limiter table is full; workspaces beyond "
-		        "%d keep their old limits",
-		        CONFIG_MAX_WORKSPACES);
+		log_err("SIGHUP: the limiter table is full (%d workspaces "
+		        "plus %d unknown names): the new workspaces that did "
+		        "not fit are counted with \"default\" and its limits "
+		        "until a restart",
+		        CONFIG_MAX_WORKSPACES, PROXY_LIMITER_MAX_UNKNOWN);
 	proxy_alerts_set_url(px->alerts, neu->alerts_webhook_url);
 	pthread_mutex_lock(&px->cfg_mu);
 	old = px->cfg;

@@ -87,21 +87,22 @@ message(const struct proxy_limit_refusal *rf, const struct meter_limit_ask *ask,
 {
 	const struct meter_limit_verdict *v = &rf->v;
 	const char *kind = meter_limit_kind_name(v->hit);
-	char at[32], wait[48], a[32], b[32];
+	char at[32], wait[48], a[32], b[32], c[32];
 
 	iso_time(v->reset_ms, at, sizeof(at));
 	human_wait(v->retry_ms, wait, sizeof(wait));
 	if (v->budget) {
 		usd(v->used, a, sizeof(a));
 		usd(v->limit, b, sizeof(b));
+		usd(ask->nanousd, c, sizeof(c));
 		snprintf(buf, cap,
-		         "tollgate: workspace \"%s\" has used its %s (%s): %s "
-		         "of %s spent or reserved%s; it resets at %s (in %s)",
-		         rf->workspace, per(v->hit), kind, a, b,
-		         v->never ? ", and this request alone is estimated "
-		                    "above it"
-		                  : "",
-		         at, wait);
+		         "tollgate: workspace \"%s\" cannot spend more of its "
+		         "%s (%s): %s of %s spent or reserved by requests in "
+		         "flight, and this request is estimated at %s%s; it "
+		         "resets at %s (in %s)",
+		         rf->workspace, per(v->hit), kind, a, b, c,
+		         v->never ? ", more than the whole budget" : "", at,
+		         wait);
 	} else if (v->never) {
 		snprintf(buf, cap,
 		         "tollgate: this request needs about %" PRIu64

@@ -292,3 +292,23 @@ test('limits_200_concurrent_requests_against_a_budget', async () => {
     eq(st.default.spend.today_nanousd, spend, 'live spend equals the rows');
   } finally { await env.close(); }
 }, { timeout: 60000 });
+
+test('limits_sighup_keeps_a_public_admin_listener_guarded', async () => {
+  const config = { admin_token: 'adm-secret', workspaces: { default: { limits: {} } } };
+  const env = await makeEnv({}, { noStart: true });
+  try {
+    await startTollgate(env, { ...config, admin_listen: `0.0.0.0:${env.adminPort}` });
+    const auth = { authorization: 'Bearer adm-secret' };
+    eq((await fetch(`${env.admin}/api/workspaces`)).status, 401, 'token needed');
+    // the file now says loopback and no token; the listener cannot move
+    const cfg = JSON.parse(fs.readFileSync(env.configPath, 'utf8'));
+    delete cfg.admin_token;
+    cfg.admin_listen = `127.0.0.1:${env.adminPort}`;
+    fs.writeFileSync(env.configPath, JSON.stringify(cfg));
+    env.tollgate.kill('SIGHUP');
+    await waitFor('refusal', () => env.logText().includes('reload refused'));
+    assert(env.logText().includes('no admin_token'), 'says why');
+    eq((await fetch(`${env.admin}/api/workspaces`)).status, 401, 'still guarded');
+    eq((await fetch(`${env.admin}/api/workspaces`, { headers: auth })).status, 200, 'token works');
+  } finally { await env.close(); }
+});

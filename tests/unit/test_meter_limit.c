@@ -420,3 +420,72 @@ TEST(meter_limit_duration_go_style)
 	          "monthly_usd");
 	CHECK_STR(meter_limit_level_name(METER_LEVEL_CRITICAL), "critical");
 }
+
+TEST(meter_limit_clock_stepped_back_does_not_block)
+{
+	struct meter_limit_state s;
+	struct meter_limits l = no_limits;
+	int64_t t0 = 1000000000000;
+
+	l.rpm = 3;
+	meter_limit_init(&s, t0);
+	CHECK(ask(&s, &l, 0, 0, t0, NULL, NULL) == 0);
+	CHECK(ask(&s, &l, 0, 0, t0, NULL, NULL) == 0);
+	CHECK(ask(&s, &l, 0, 0, t0, NULL, NULL) == 0);
+	/* an hour back: the window starts afresh, not an hour late */
+	CHECK(ask(&s, &l, 0, 0, t0 - 3600000, NULL, NULL) == 0);
+	CHECK(ask(&s, &l, 0, 0, t0 - 3600000 + 61000, NULL, NULL) == 0);
+	/* half a slot back changes nothing */
+	meter_limit_init(&s, t0 + 500);
+	CHECK(ask(&s, &l, 0, 0, t0 + 500, NULL, NULL) == 0);
+	CHECK(ask(&s, &l, 0, 0, t0 + 100, NULL, NULL) == 0);
+	CHECK(ask(&s, &l, 0, 0, t0 + 200, NULL, NULL) == 0);
+	CHECK(ask(&s, &l, 0, 0, t0 + 300, NULL, NULL) == -1);
+}
+
+TEST(meter_limit_relimit_rearms_alerts)
+{
+	struct meter_limit_state s;
+	struct meter_limits l = no_limits, raised;
+	struct meter_limit_ticket t;
+	struct meter_limit_crossing x;
+	int64_t t0 = utc_ms(2026, 11, 22, 12, 0, 0);
+
+	l.daily_nanousd = 100;
+	l.warn_pct = 80;
+	l.critical_pct = 95;
+	meter_limit_init(&s, t0);
+	CHECK(ask(&s, &l, 0, 10, t0, &t, NULL) == 0);
+	meter_limit_settle(&s, &l, &t, 0, 102, t0, &x);
+	CHECK(x.daily == METER_LEVEL_EXHAUSTED);
+	/* raised tenfold: 102 of 1000 is normal, the thresholds re-arm */
+	raised = l;
+	raised.daily_nanousd = 1000;
+	meter_limit_relimit(&s, &raised);
+	CHECK(ask(&s, &raised, 0, 10, t0, &t, NULL) == 0);
+	meter_limit_settle(&s, &raised, &t, 0, 700, t0, &x);
+	CHECK(x.daily == METER_LEVEL_WARNING);
+	/* lowered again: the next settle alerts what is now reached */
+	meter_limit_relimit(&s, &l);
+	CHECK(ask(&s, &no_limits, 0, 0, t0, &t, NULL) == 0);
+	meter_limit_settle(&s, &l, &t, 0, 1, t0, &x);
+	CHECK(x.daily == METER_LEVEL_EXHAUSTED);
+}
+
+TEST(meter_limit_load_spend_adds_up)
+{
+	struct meter_limit_state s;
+	struct meter_limits l = no_limits;
+	int64_t now = utc_ms(2026, 11, 22, 12, 0, 0);
+
+	l.monthly_nanousd = 100;
+	l.warn_pct = 50;
+	l.critical_pct = 90;
+	meter_limit_init(&s, now);
+	meter_limit_load_spend(&s, &l, 0, 40, now);
+	meter_limit_load_spend(&s, &l, 0, 30, now);
+	meter_limit_load_spend(&s, &l, 5, 0, now);
+	CHECK_U64(s.monthly_spent, 70);
+	CHECK_U64(s.daily_spent, 5);
+	CHECK(s.monthly_alerted == METER_LEVEL_WARNING);
+}
