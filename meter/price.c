@@ -14,11 +14,25 @@
 #include "meter/price.h"
 
 enum { C_INPUT, C_CACHED, C_OUTPUT, C_AUDIO_IN, C_AUDIO_OUT, C_COUNT };
-enum { T_STANDARD, T_FLEX, T_PRIORITY, T_COUNT };
+enum { T_STANDARD, T_FLEX, T_PRIORITY, T_BATCH, T_COUNT };
 
 static const char *const comp_names[C_COUNT] = {
     "input", "cached_input", "output", "audio_input", "audio_output"};
-static const char *const tier_names[T_COUNT] = {"standard", "flex", "priority"};
+static const char *const tier_names[T_COUNT] = {"standard", "flex", "priority",
+                                                "batch"};
+
+#define PRICE_MAX_IMAGE_VARIANTS 16 /* per_image keys per model */
+
+/* Prices per unit (nano-USD per second, character or image). */
+struct price_units {
+	int has_second, has_character;
+	uint64_t second, character;
+	size_t nimages;
+	struct {
+		char key[40]; /* "1024x1024" or "hd/1024x1792" */
+		uint64_t nanousd;
+	} image[PRICE_MAX_IMAGE_VARIANTS];
+};
 
 struct price_rates {
 	int present; /* this tier is in the table */
@@ -29,6 +43,7 @@ struct price_rates {
 struct price_entry {
 	char *name;
 	struct price_rates tier[T_COUNT];
+	struct price_units units;
 };
 
 struct meter_prices {
@@ -99,7 +114,8 @@ price_tier(const cJSON *obj, struct price_rates *r, const char *model,
 			snprintf(err, errlen,
 			         "model \"%s\"%s%s: unknown key "
 			         "\"%s\" (known: input, cached_input, output, "
-			         "audio_input, audio_output, flex, priority)",
+			         "audio_input, audio_output, flex, priority, "
+			         "batch, per_second, per_character, per_image)",
 			         model, tier ? " " : "", tier ? tier : "",
 			         it->string);
 			return -1;
@@ -120,12 +136,84 @@ price_tier(const cJSON *obj, struct price_rates *r, const char *model,
 	return 0;
 }
 
+/* One per-unit price (USD per second / character / image). */
+static int
+price_unit_rate(const cJSON *v, const char *model, const char *key,
+                uint64_t *out, char *err, size_t errlen)
+{
+	if (price_rate(v, out) == 0 &&
+	    *out <= (uint64_t)METER_PRICE_MAX_USD_PER_M * 1000000000ULL)
+		return 0;
+	snprintf(err, errlen,
+	         "model \"%s\": \"%s\" must be a decimal string of USD per "
+	         "unit with at most 9 decimals, like \"0.006\"",
+	         model, key);
+	return -1;
+}
+
+/* Takes per_second, per_character and per_image out of obj. */
+static int
+price_units_parse(cJSON *obj, struct price_units *u, const char *model,
+                  char *err, size_t errlen)
+{
+	cJSON *v, *it;
+	int rc = 0;
+
+	if ((v = cJSON_DetachItemFromObject(obj, "per_second")) != NULL) {
+		rc = price_unit_rate(v, model, "per_second", &u->second, err,
+		                     errlen);
+		u->has_second = 1;
+		cJSON_Delete(v);
+		if (rc == -1)
+			return -1;
+	}
+	if ((v = cJSON_DetachItemFromObject(obj, "per_character")) != NULL) {
+		rc = price_unit_rate(v, model, "per_character", &u->character,
+		                     err, errlen);
+		u->has_character = 1;
+		cJSON_Delete(v);
+		if (rc == -1)
+			return -1;
+	}
+	if ((v = cJSON_DetachItemFromObject(obj, "per_image")) == NULL)
+		return 0;
+	if (!cJSON_IsObject(v) ||
+	    cJSON_GetArraySize(v) > PRICE_MAX_IMAGE_VARIANTS) {
+		snprintf(err, errlen,
+		         "model \"%s\": \"per_image\" must be an object of at "
+		         "most %d \"[quality/]WxH\": price entries",
+		         model, PRICE_MAX_IMAGE_VARIANTS);
+		cJSON_Delete(v);
+		return -1;
+	}
+	cJSON_ArrayForEach(it, v)
+	{
+		if (strlen(it->string) >= sizeof(u->image[0].key) ||
+		    price_unit_rate(it, model, it->string,
+		                    &u->image[u->nimages].nanousd, err,
+		                    errlen) == -1) {
+			if (err[0] == '\0')
+				snprintf(err, errlen,
+				         "model \"%s\": per_image key \"%s\" "
+				         "is too long",
+				         model, it->string);
+			rc = -1;
+			break;
+		}
+		snprintf(u->image[u->nimages].key, sizeof(u->image[0].key),
+		         "%s", it->string);
+		u->nimages++;
+	}
+	cJSON_Delete(v);
+	return rc;
+}
+
 static int
 price_entry_parse(const cJSON *m, struct price_entry *e, char *err,
                   size_t errlen)
 {
 	cJSON *copy = cJSON_Duplicate(m, 1);
-	const char *tiers[] = {NULL, "flex", "priority"};
+	const char *tiers[] = {NULL, "flex", "priority", "batch"};
 	int t, rc = -1;
 
 	if (copy == NULL || !cJSON_IsObject(m)) {
@@ -154,11 +242,16 @@ price_entry_parse(const cJSON *m, struct price_entry *e, char *err,
 		rc = -1;
 	}
 	cJSON_DeleteItemFromObject(copy, "note");
+	if (price_units_parse(copy, &e->units, m->string, err, errlen) == -1)
+		goto out;
 	if (price_tier(copy, &e->tier[T_STANDARD], m->string, NULL, err,
 	               errlen) == -1)
 		goto out;
-	if (!e->tier[T_STANDARD].has[C_INPUT]) {
-		snprintf(err, errlen, "model \"%s\": \"input\" is required",
+	if (!e->tier[T_STANDARD].has[C_INPUT] && !e->units.has_second &&
+	    !e->units.has_character && e->units.nimages == 0) {
+		snprintf(err, errlen,
+		         "model \"%s\": \"input\" (or a per_second, "
+		         "per_character or per_image price) is required",
 		         m->string);
 		goto out;
 	}
@@ -335,6 +428,8 @@ price_tier_of(const struct price_entry *e, const char *service_tier)
 		return T_PRIORITY;
 	if (strcmp(service_tier, "flex") == 0 && e->tier[T_FLEX].present)
 		return T_FLEX;
+	if (strcmp(service_tier, "batch") == 0)
+		return T_BATCH; /* half the standard rates unless listed */
 	return T_STANDARD;
 }
 
@@ -351,6 +446,9 @@ price_rate_of(const struct price_entry *e, int t, int c)
 		return r->rate[c];
 	if (r->has[fallback[c]])
 		return r->rate[fallback[c]];
+	/* The Batch API bills half the standard rates (openai-wire.md §5). */
+	if (t == T_BATCH)
+		return (price_rate_of(e, T_STANDARD, c) + 1) / 2;
 	return t != T_STANDARD ? price_rate_of(e, T_STANDARD, c) : 0;
 }
 
@@ -392,5 +490,37 @@ meter_prices_cost(const struct meter_prices *p, const char *model,
 	out->nanousd = sum > UINT64_MAX ? UINT64_MAX : (uint64_t)sum;
 	out->matched = e->name;
 	out->tier = tier_names[t];
+	return 0;
+}
+
+int
+meter_prices_unit_cost(const struct meter_prices *p, const char *model,
+                       enum meter_unit unit, const char *variant,
+                       uint64_t milli_units, struct meter_cost *out)
+{
+	const struct price_entry *e;
+	uint64_t rate = 0;
+	unsigned __int128 sum;
+	size_t i;
+	int found = 0;
+
+	if (model == NULL || (e = price_lookup(p, model)) == NULL)
+		return -1;
+	if (unit == METER_UNIT_SECONDS && e->units.has_second)
+		rate = e->units.second, found = 1;
+	else if (unit == METER_UNIT_CHARACTERS && e->units.has_character)
+		rate = e->units.character, found = 1;
+	for (i = 0; unit == METER_UNIT_IMAGES && variant != NULL &&
+	            i < e->units.nimages;
+	     i++)
+		if (strcmp(e->units.image[i].key, variant) == 0)
+			rate = e->units.image[i].nanousd, found = 1;
+	if (!found)
+		return -1;
+	/* nano-USD per unit x thousandths of units / 1000, half up. */
+	sum = ((unsigned __int128)rate * milli_units + 500) / 1000;
+	out->nanousd = sum > UINT64_MAX ? UINT64_MAX : (uint64_t)sum;
+	out->matched = e->name;
+	out->tier = tier_names[T_STANDARD];
 	return 0;
 }

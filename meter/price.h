@@ -52,6 +52,27 @@ int meter_prices_cost(const struct meter_prices *p, const char *model,
                       const char *service_tier, const struct meter_usage *u,
                       struct meter_cost *out);
 
+/* Non-token units (openai-wire.md §8): whisper-1 by the second, tts-1 by
+ * the character of input, dall-e by the image. */
+enum meter_unit {
+	METER_UNIT_SECONDS,
+	METER_UNIT_CHARACTERS,
+	METER_UNIT_IMAGES
+};
+
+/*
+ * Prices milli_units thousandths of a unit of model (1500 = 1.5 s, or
+ * 1.5 characters) at the table's per_second / per_character rate, or per
+ * image at the per_image entry named variant ("1024x1024", or
+ * "hd/1024x1792" where quality matters).  Same lookup as
+ * meter_prices_cost.  0 and *out, or -1 when the model has no such price.
+ * Token prices for the Batch API: meter_prices_cost with service tier
+ * "batch" (the table's batch rates, else half the standard ones).
+ */
+int meter_prices_unit_cost(const struct meter_prices *p, const char *model,
+                           enum meter_unit unit, const char *variant,
+                           uint64_t milli_units, struct meter_cost *out);
+
 /* Parses "2.125" (or "2", ".5") as nano-units; -1 on anything else or
  * more than 9 fractional digits. */
 int meter_price_parse_decimal(const char *s, uint64_t *nano);

@@ -510,3 +510,102 @@ TEST(meter_prices_load_version)
 	}
 	meter_prices_free(p);
 }
+
+/* --- units and the batch tier (issue 5) -------------------------------- */
+
+TEST(meter_prices_unit_cost_seconds_characters_images)
+{
+	struct meter_prices *p = builtin();
+	struct meter_cost c;
+
+	if (p == NULL)
+		return;
+	/* whisper-1 $0.006/min = 100000 nano-USD per second: 9.4 s */
+	CHECK(meter_prices_unit_cost(p, "whisper-1", METER_UNIT_SECONDS, NULL,
+	                             9400, &c) == 0);
+	CHECK_U64(c.nanousd, 940000);
+	/* tts-1 $15 / 1M characters; tts-1-hd $30 */
+	CHECK(meter_prices_unit_cost(p, "tts-1", METER_UNIT_CHARACTERS, NULL,
+	                             1000 * 1000, &c) == 0);
+	CHECK_U64(c.nanousd, 15000000);
+	CHECK(meter_prices_unit_cost(p, "tts-1-hd-2024-11-01",
+	                             METER_UNIT_CHARACTERS, NULL, 2000,
+	                             &c) == 0);
+	CHECK_U64(c.nanousd, 60000);
+	/* dall-e-3: quality and size pick the price; n images */
+	CHECK(meter_prices_unit_cost(p, "dall-e-3", METER_UNIT_IMAGES,
+	                             "1024x1024", 1000, &c) == 0);
+	CHECK_U64(c.nanousd, 40000000);
+	CHECK(meter_prices_unit_cost(p, "dall-e-3", METER_UNIT_IMAGES,
+	                             "hd/1792x1024", 1000, &c) == 0);
+	CHECK_U64(c.nanousd, 120000000);
+	CHECK(meter_prices_unit_cost(p, "dall-e-2", METER_UNIT_IMAGES,
+	                             "256x256", 3000, &c) == 0);
+	CHECK_U64(c.nanousd, 48000000);
+	/* what the table does not price */
+	CHECK(meter_prices_unit_cost(p, "dall-e-3", METER_UNIT_IMAGES,
+	                             "640x480", 1000, &c) == -1);
+	CHECK(meter_prices_unit_cost(p, "gpt-4o", METER_UNIT_SECONDS, NULL,
+	                             1000, &c) == -1);
+	CHECK(meter_prices_unit_cost(p, "tts-1", METER_UNIT_SECONDS, NULL, 1000,
+	                             &c) == -1);
+	CHECK(meter_prices_unit_cost(p, "no-such", METER_UNIT_CHARACTERS, NULL,
+	                             1000, &c) == -1);
+	/* huge counts saturate instead of wrapping */
+	CHECK(meter_prices_unit_cost(p, "tts-1", METER_UNIT_CHARACTERS, NULL,
+	                             UINT64_MAX, &c) == 0);
+	CHECK(c.nanousd == UINT64_MAX);
+	meter_prices_free(p);
+}
+
+TEST(meter_prices_batch_tier_is_half_unless_listed)
+{
+	static const char json[] =
+	    "{\"version\":\"t\",\"models\":{"
+	    "\"a\":{\"input\":\"2.50\",\"output\":\"10.00\"},"
+	    "\"b\":{\"input\":\"2.50\",\"output\":\"10.00\","
+	    "\"batch\":{\"input\":\"1.00\",\"output\":\"4.00\"}},"
+	    "\"odd\":{\"input\":\"0.000000003\"}}}";
+	char err[256];
+	struct meter_prices *p =
+	    meter_prices_load(json, sizeof(json) - 1, err, sizeof(err));
+	struct meter_usage u;
+	struct meter_cost c;
+
+	CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	memset(&u, 0, sizeof(u));
+	u.input_tokens = 1000000;
+	u.output_tokens = 1000000;
+	CHECK(meter_prices_cost(p, "a", "batch", &u, &c) == 0);
+	CHECK_U64(c.nanousd, 6250000000ULL); /* (2.50 + 10.00) / 2 */
+	CHECK_STR(c.tier, "batch");
+	CHECK(meter_prices_cost(p, "b", "batch", &u, &c) == 0);
+	CHECK_U64(c.nanousd, 5000000000ULL);
+	/* 3 nano per 1M halves to 2 (rounded up), never to 0 */
+	CHECK(meter_prices_cost(p, "odd", "batch", &u, &c) == 0);
+	CHECK_U64(c.nanousd, 2);
+	meter_prices_free(p);
+}
+
+TEST(meter_prices_load_rejects_bad_unit_prices)
+{
+	static const char *const bad[] = {
+	    "{\"models\":{\"w\":{\"per_second\":\"x\"}}}",
+	    "{\"models\":{\"w\":{\"per_image\":[]}}}",
+	    "{\"models\":{\"w\":{\"per_image\":{\"1024x1024\":\"-1\"}}}}",
+	    "{\"models\":{\"w\":{\"output\":\"1\"}}}",
+	};
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct meter_prices *p =
+		    meter_prices_load(bad[i], strlen(bad[i]), err, sizeof(err));
+
+		CHECK(p == NULL);
+		CHECK(strstr(err, "\"w\"") != NULL);
+		meter_prices_free(p);
+	}
+}
