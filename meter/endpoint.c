@@ -132,3 +132,9 @@ meter_endpoint_metered(enum meter_endpoint ep)
 	return ep == METER_EP_CHAT || ep == METER_EP_COMPLETIONS ||
 	       ep == METER_EP_EMBEDDINGS || ep == METER_EP_RESPONSES;
 }
+
+int
+meter_endpoint_inspected(enum meter_endpoint ep)
+{
+	return meter_endpoint_metered(ep) || ep == METER_EP_AUDIO_SPEECH;
+}

@@ -47,4 +47,8 @@ const char *meter_endpoint_name(enum meter_endpoint ep);
 /* Does tollgate read token usage from this endpoint's responses? */
 int meter_endpoint_metered(enum meter_endpoint ep);
 
+/* Is the request body read for metering (JSON): the metered endpoints,
+ * and speech, priced from its request (characters of "input"). */
+int meter_endpoint_inspected(enum meter_endpoint ep);
+
 #endif

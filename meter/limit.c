@@ -609,6 +609,14 @@ meter_limit_ask_for(const struct meter_prices *p,
 	uint64_t out;
 
 	memset(ask, 0, sizeof(*ask));
+	if (rq->endpoint == METER_EP_AUDIO_SPEECH) {
+		/* priced by the characters of its input, known now */
+		if (meter_prices_unit_cost(p, rq->model, METER_UNIT_CHARACTERS,
+		                           NULL, sat_mul(rq->input_chars, 1000),
+		                           &c) == 0)
+			ask->nanousd = c.nanousd;
+		return;
+	}
 	if (!meter_endpoint_metered(rq->endpoint))
 		return;
 	out =

@@ -13,7 +13,8 @@
 
 struct rq_scan {
 	struct meter_request *rq;
-	int escaped_key; /* a top-level member name used an escape */
+	const char *body; /* the whole body (offsets index it) */
+	int escaped_key;  /* a top-level member name used an escape */
 	int root_is_object;
 	int saw_safety_id;
 };
@@ -70,6 +71,65 @@ rq_count_text(struct rq_scan *s, const struct meter_jscan *js,
 	}
 }
 
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)(c | 0x20);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The \\uXXXX at p (6 bytes available) as a number, or -1. */
+static long
+rq_u_escape(const char *p)
+{
+	long u = 0;
+	int i, h;
+
+	if (p[0] != '\\' || p[1] != 'u')
+		return -1;
+	for (i = 2; i < 6; i++) {
+		if ((h = hexval(p[i])) == -1)
+			return -1;
+		u = u * 16 + h;
+	}
+	return u;
+}
+
+/*
+ * Characters (Unicode code points) of a JSON string literal's raw text
+ * (between the quotes, escapes as written; the scanner validated it):
+ * what tts-1 bills by (openai-wire.md §4.3).  An escaped surrogate pair
+ * is one character.
+ */
+static uint64_t
+rq_json_chars(const char *p, size_t n)
+{
+	uint64_t chars = 0;
+	size_t i = 0;
+
+	while (i < n) {
+		long hi;
+
+		if (p[i] != '\\') {
+			if (((unsigned char)p[i] & 0xC0) != 0x80)
+				chars++;
+			i++;
+			continue;
+		}
+		chars++;
+		if (i + 6 <= n && (hi = rq_u_escape(p + i)) >= 0xD800 &&
+		    hi <= 0xDBFF && i + 12 <= n &&
+		    rq_u_escape(p + i + 6) >= 0xDC00 &&
+		    rq_u_escape(p + i + 6) <= 0xDFFF)
+			i += 12;
+		else
+			i += p[i + 1 < n ? i + 1 : i] == 'u' ? 6 : 2;
+	}
+	return chars;
+}
+
 static void
 rq_top_scalar(struct rq_scan *s, const struct meter_jscan *js,
               const struct meter_jscan_value *v)
@@ -77,7 +137,12 @@ rq_top_scalar(struct rq_scan *s, const struct meter_jscan *js,
 	struct meter_request *rq = s->rq;
 	uint64_t u;
 
-	if (meter_jscan_at(js, "model") && v->kind == METER_JSCAN_STRING) {
+	if (meter_jscan_at(js, "input") && v->kind == METER_JSCAN_STRING &&
+	    rq->endpoint == METER_EP_AUDIO_SPEECH && v->end >= v->begin + 2) {
+		rq->input_chars = rq_json_chars(s->body + v->begin + 1,
+		                                v->end - v->begin - 2);
+	} else if (meter_jscan_at(js, "model") &&
+	           v->kind == METER_JSCAN_STRING) {
 		meter_jscan_copy(rq->model, sizeof(rq->model), v);
 	} else if (meter_jscan_at(js, "stream")) {
 		rq->stream = v->kind == METER_JSCAN_TRUE;
@@ -172,6 +237,7 @@ meter_request_inspect(enum meter_endpoint ep, const char *body, size_t len,
 		return 0;
 	memset(&s, 0, sizeof(s));
 	s.rq = out;
+	s.body = body;
 	if ((js = meter_jscan_new(rq_on_value, &s)) == NULL) {
 		*errstr = "out of memory";
 		*erroff = 0;

@@ -37,6 +37,8 @@ struct meter_request {
 	uint64_t n;                  /* choices asked for, >= 1 */
 	uint64_t input_text_bytes;   /* prompt text bytes */
 	uint64_t input_token_items;  /* prompts given as token arrays */
+	uint64_t input_chars;        /* /v1/audio/speech: characters
+	                                (code points) of "input" */
 	char end_user[METER_MAX_END_USER]; /* `user` or `safety_identifier` */
 	/* where injection edits the body */
 	uint64_t root_end;     /* offset of the root object's '}' */

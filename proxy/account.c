@@ -103,6 +103,28 @@ price(struct proxy *px, const struct account_req *r, struct store_record *rec)
 	warn_unpriced(rec->model);
 }
 
+/* Speech (openai-wire.md §4.3): tts-1 and tts-1-hd bill the characters
+ * of the request's input, whatever happens to the audio; token-billed
+ * speech models (gpt-4o-mini-tts) are not metered yet. */
+static void
+price_speech(struct proxy *px, const struct account_req *r,
+             struct store_record *rec)
+{
+	struct meter_cost c;
+
+	rec->units = (double)r->mreq->input_chars;
+	copy(rec->unit_kind, sizeof(rec->unit_kind), "characters");
+	if (meter_prices_unit_cost(px->prices, rec->model,
+	                           METER_UNIT_CHARACTERS, NULL,
+	                           r->mreq->input_chars * 1000, &c) == 0) {
+		rec->cost_nanousd = c.nanousd;
+		return;
+	}
+	METRIC_ADD(&px->metrics, requests_unpriced, 1);
+	if (rec->model[0] != '\0')
+		warn_unpriced(rec->model);
+}
+
 static void
 fill(struct proxy *px, const struct account_req *r, struct store_record *rec)
 {
@@ -128,6 +150,11 @@ fill(struct proxy *px, const struct account_req *r, struct store_record *rec)
 	     r->upstream_request_id);
 	copy(rec->limit_hit, sizeof(rec->limit_hit), r->limit_hit);
 	copy(rec->error, sizeof(rec->error), r->error);
+	if (r->mreq->endpoint == METER_EP_AUDIO_SPEECH && r->sent &&
+	    !(r->answered && (r->status < 200 || r->status > 299))) {
+		price_speech(px, r, rec);
+		return;
+	}
 	if (!metered)
 		return;
 	if (u != NULL && u->has_usage) {

@@ -803,7 +803,7 @@ conn_request_ready(struct proxy_conn *c)
 		                  "and require_known_workspace is on");
 		return;
 	}
-	if (blen > 0 && meter_endpoint_metered(c->mreq.endpoint) &&
+	if (blen > 0 && meter_endpoint_inspected(c->mreq.endpoint) &&
 	    meter_request_inspect(c->mreq.endpoint,
 	                          (const char *)evbuffer_pullup(c->body, -1),
 	                          blen, &c->mreq, &errstr, &erroff) == -1) {

@@ -879,7 +879,25 @@ function getModel(ctx, id) {
   return sendJson(ctx, 200, modelObject(id), { usage: null, model: null });
 }
 
+// POST /v1/audio/speech: binary audio with no usage (openai-wire.md §4.3),
+// 64 deterministic bytes per character, Transfer-Encoding: chunked as
+// OpenAI sends it.  The log's usage is {characters}: the code points of
+// `input`, what tts-1 bills.
+async function speech(ctx) {
+  const body = ctx.body;
+  const chars = typeof body.input === 'string' ? [...body.input].length : 0;
+  const types = { mp3: 'audio/mpeg', opus: 'audio/opus', aac: 'audio/aac', flac: 'audio/flac',
+    wav: 'audio/wav', pcm: 'audio/pcm' };
+  const seed = crypto.createHash('sha256').update(`${ctx.bodySha}:speech`).digest();
+  const audio = Buffer.alloc(Math.max(1, chars) * 64);
+  for (let i = 0; i < audio.length; i++) audio[i] = seed[i % 32] ^ (i & 0xff);
+  ctx.knobs.chunked = true;
+  return sendBody(ctx, 200, types[body.response_format] || 'audio/mpeg', splitBuffer(audio, 4096),
+    { usage: { characters: chars }, model: body.model });
+}
+
 const POST_ROUTES = {
+  '/v1/audio/speech': speech,
   '/v1/chat/completions': chatCompletions,
   '/v1/completions': completions,
   '/v1/embeddings': embeddings,

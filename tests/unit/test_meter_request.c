@@ -463,3 +463,42 @@ TEST(meter_request_estimate_input_never_zero)
 	              &rq) == 0);
 	CHECK(meter_request_estimate_input(&rq) >= 5);
 }
+
+TEST(meter_request_inspect_speech_input_characters)
+{
+	static const struct {
+		const char *input; /* JSON string literal, quotes included */
+		uint64_t chars;
+	} v[] = {
+	    {"\"hello\"", 5},
+	    {"\"\"", 0},
+	    {"\"h\xc3\xa9llo\"", 5},             /* UTF-8 two-byte */
+	    {"\"\\u00e9t\\u00e9\"", 3},          /* escaped BMP */
+	    {"\"\xf0\x9f\x98\x80!\"", 2},        /* UTF-8 four-byte */
+	    {"\"\\ud83d\\ude00!\"", 2},          /* escaped surrogate pair */
+	    {"\"a\\nb\\\"c\\\\\"", 6},           /* short escapes */
+	    {"\"\xe6\x97\xa5\xe6\x9c\xac\"", 2}, /* CJK */
+	};
+	char body[256];
+	struct meter_request rq;
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		snprintf(body, sizeof(body),
+		         "{\"model\":\"tts-1\",\"voice\":\"alloy\","
+		         "\"input\":%s}",
+		         v[i].input);
+		CHECK(inspect(METER_EP_AUDIO_SPEECH, body, &rq) == 0);
+		if (rq.input_chars != v[i].chars)
+			harness_fail(__FILE__, __LINE__, "%s: %llu chars",
+			             v[i].input,
+			             (unsigned long long)rq.input_chars);
+		CHECK_STR(rq.model, "tts-1");
+	}
+	/* only speech counts characters; nested "input" is not it */
+	CHECK(inspect(METER_EP_RESPONSES, "{\"input\":\"abc\"}", &rq) == 0);
+	CHECK_U64(rq.input_chars, 0);
+	CHECK(inspect(METER_EP_AUDIO_SPEECH, "{\"x\":{\"input\":\"abc\"}}",
+	              &rq) == 0);
+	CHECK_U64(rq.input_chars, 0);
+}
