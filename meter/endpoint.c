@@ -136,5 +136,6 @@ meter_endpoint_metered(enum meter_endpoint ep)
 int
 meter_endpoint_inspected(enum meter_endpoint ep)
 {
-	return meter_endpoint_metered(ep) || ep == METER_EP_AUDIO_SPEECH;
+	return meter_endpoint_metered(ep) || ep == METER_EP_AUDIO_SPEECH ||
+	       ep == METER_EP_IMAGES_GENERATIONS;
 }

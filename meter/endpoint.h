@@ -48,7 +48,8 @@ const char *meter_endpoint_name(enum meter_endpoint ep);
 int meter_endpoint_metered(enum meter_endpoint ep);
 
 /* Is the request body read for metering (JSON): the metered endpoints,
- * and speech, priced from its request (characters of "input"). */
+ * and those priced from their request: speech (characters of "input")
+ * and image generation (model, size, quality, n). */
 int meter_endpoint_inspected(enum meter_endpoint ep);
 
 #endif

@@ -617,6 +617,16 @@ meter_limit_ask_for(const struct meter_prices *p,
 			ask->nanousd = c.nanousd;
 		return;
 	}
+	if (rq->endpoint == METER_EP_IMAGES_GENERATIONS) {
+		char variant[40];
+
+		meter_request_image_variant(rq, variant, sizeof(variant));
+		if (meter_prices_unit_cost(p, meter_request_image_model(rq),
+		                           METER_UNIT_IMAGES, variant,
+		                           sat_mul(rq->n, 1000), &c) == 0)
+			ask->nanousd = c.nanousd;
+		return;
+	}
 	if (!meter_endpoint_metered(rq->endpoint))
 		return;
 	out =

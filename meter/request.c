@@ -5,6 +5,7 @@
  * max_request_body).  One pass of meter/jscan; no allocation but the scanner
  * and, for injection, the rewritten body.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,6 +142,12 @@ rq_top_scalar(struct rq_scan *s, const struct meter_jscan *js,
 	    rq->endpoint == METER_EP_AUDIO_SPEECH && v->end >= v->begin + 2) {
 		rq->input_chars = rq_json_chars(s->body + v->begin + 1,
 		                                v->end - v->begin - 2);
+	} else if (meter_jscan_at(js, "size") &&
+	           v->kind == METER_JSCAN_STRING) {
+		meter_jscan_copy(rq->size, sizeof(rq->size), v);
+	} else if (meter_jscan_at(js, "quality") &&
+	           v->kind == METER_JSCAN_STRING) {
+		meter_jscan_copy(rq->quality, sizeof(rq->quality), v);
 	} else if (meter_jscan_at(js, "model") &&
 	           v->kind == METER_JSCAN_STRING) {
 		meter_jscan_copy(rq->model, sizeof(rq->model), v);
@@ -327,4 +334,25 @@ meter_request_estimate_input(const struct meter_request *rq)
 	uint64_t t = (rq->input_text_bytes + 3) / 4 + rq->input_token_items;
 
 	return t > 0 ? t : 1;
+}
+
+const char *
+meter_request_image_model(const struct meter_request *rq)
+{
+	/* OpenAI's default for /v1/images/generations (openai-wire.md §4.4) */
+	return rq->model[0] != '\0' ? rq->model : "dall-e-2";
+}
+
+void
+meter_request_image_variant(const struct meter_request *rq, char *buf,
+                            size_t cap)
+{
+	const char *size = rq->size[0] != '\0' ? rq->size : "1024x1024";
+
+	/* dall-e-3 prices "hd" apart; "standard" (the default) is the plain
+	 * size, as are dall-e-2's, which have no quality. */
+	if (strcmp(rq->quality, "hd") == 0)
+		snprintf(buf, cap, "hd/%s", size);
+	else
+		snprintf(buf, cap, "%s", size);
 }

@@ -39,6 +39,8 @@ struct meter_request {
 	uint64_t input_token_items;  /* prompts given as token arrays */
 	uint64_t input_chars;        /* /v1/audio/speech: characters
 	                                (code points) of "input" */
+	char size[16];               /* images: "1024x1024"; "" = absent */
+	char quality[16];            /* images: "standard", "hd", ... */
 	char end_user[METER_MAX_END_USER]; /* `user` or `safety_identifier` */
 	/* where injection edits the body */
 	uint64_t root_end;     /* offset of the root object's '}' */
@@ -68,6 +70,12 @@ int meter_request_needs_usage_injection(const struct meter_request *rq);
  */
 int meter_request_inject_usage(const struct meter_request *rq, const char *body,
                                size_t len, char **out, size_t *outlen);
+
+/* /v1/images/generations: the model (dall-e-2 when absent) and the
+ * per_image price key, "WxH" or "hd/WxH" (meter/price.h). */
+const char *meter_request_image_model(const struct meter_request *rq);
+void meter_request_image_variant(const struct meter_request *rq, char *buf,
+                                 size_t cap);
 
 /* Input tokens estimated from the request (never 0 for a non-empty one). */
 uint64_t meter_request_estimate_input(const struct meter_request *rq);

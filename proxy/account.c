@@ -125,6 +125,32 @@ price_speech(struct proxy *px, const struct account_req *r,
 		warn_unpriced(rec->model);
 }
 
+/* Image generation with dall-e (openai-wire.md §4.4): no usage in the
+ * answer; n images at the price of their size and quality.  GPT-image
+ * models (billed by tokens) are not metered yet. */
+static void
+price_images(struct proxy *px, const struct account_req *r,
+             struct store_record *rec)
+{
+	const char *model = meter_request_image_model(r->mreq);
+	struct meter_cost c;
+	char variant[40];
+
+	copy(rec->model, sizeof(rec->model), model);
+	rec->units = (double)r->mreq->n;
+	copy(rec->unit_kind, sizeof(rec->unit_kind), "images");
+	meter_request_image_variant(r->mreq, variant, sizeof(variant));
+	if (meter_prices_unit_cost(
+	        px->prices, model, METER_UNIT_IMAGES, variant,
+	        r->mreq->n > UINT64_MAX / 1000 ? UINT64_MAX : r->mreq->n * 1000,
+	        &c) == 0) {
+		rec->cost_nanousd = c.nanousd;
+		return;
+	}
+	METRIC_ADD(&px->metrics, requests_unpriced, 1);
+	warn_unpriced(model);
+}
+
 static void
 fill(struct proxy *px, const struct account_req *r, struct store_record *rec)
 {
@@ -150,10 +176,15 @@ fill(struct proxy *px, const struct account_req *r, struct store_record *rec)
 	     r->upstream_request_id);
 	copy(rec->limit_hit, sizeof(rec->limit_hit), r->limit_hit);
 	copy(rec->error, sizeof(rec->error), r->error);
-	if (r->mreq->endpoint == METER_EP_AUDIO_SPEECH && r->sent &&
-	    !(r->answered && (r->status < 200 || r->status > 299))) {
-		price_speech(px, r, rec);
-		return;
+	if (r->sent && !(r->answered && (r->status < 200 || r->status > 299))) {
+		if (r->mreq->endpoint == METER_EP_AUDIO_SPEECH) {
+			price_speech(px, r, rec);
+			return;
+		}
+		if (r->mreq->endpoint == METER_EP_IMAGES_GENERATIONS) {
+			price_images(px, r, rec);
+			return;
+		}
 	}
 	if (!metered)
 		return;

@@ -896,8 +896,31 @@ async function speech(ctx) {
     { usage: { characters: chars }, model: body.model });
 }
 
+// POST /v1/images/generations (openai-wire.md §4.4): dall-e answers carry no
+// usage; `n` images (default 1) of `size`, as URLs or b64_json.  GPT-image
+// models also get the token usage object.  The log's usage is {images,
+// size, quality} (what dall-e bills) plus the token usage when sent.
+async function images(ctx) {
+  const body = ctx.body;
+  const n = Number.isInteger(body.n) && body.n > 0 ? body.n : 1;
+  const model = typeof body.model === 'string' ? body.model : 'dall-e-2';
+  const seed = sha256(`${ctx.bodySha}:image`);
+  const data = Array.from({ length: n }, (_, i) => (body.response_format === 'b64_json'
+    ? { b64_json: Buffer.from(`${seed}:${i}`.repeat(64)).toString('base64') }
+    : { url: `https://fake-images.invalid/${seed.slice(0, 16)}/${i}.png`, revised_prompt: body.prompt ?? '' }));
+  const obj = { created: 1713833628, data };
+  const logged = { images: n, size: body.size ?? null, quality: body.quality ?? null };
+  if (typeof model === 'string' && model.startsWith('gpt-image')) {
+    obj.usage = { total_tokens: 4300, input_tokens: 50, output_tokens: 4250,
+      input_tokens_details: { text_tokens: 10, image_tokens: 40 } };
+    logged.tokens = obj.usage;
+  }
+  return sendJson(ctx, 200, obj, { usage: logged, model });
+}
+
 const POST_ROUTES = {
   '/v1/audio/speech': speech,
+  '/v1/images/generations': images,
   '/v1/chat/completions': chatCompletions,
   '/v1/completions': completions,
   '/v1/embeddings': embeddings,
@@ -975,7 +998,8 @@ async function handle(req, res) {
         "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)",
         'invalid_request_error'));
     }
-    if (typeof ctx.body.model !== 'string' || ctx.body.model === '') {
+    // images/generations defaults to dall-e-2 (openai-wire.md §4.4)
+    if (postHandler !== images && (typeof ctx.body.model !== 'string' || ctx.body.model === '')) {
       return sendError(ctx, 400, errorBody('you must provide a model parameter', 'invalid_request_error'));
     }
     return postHandler(ctx);

@@ -502,3 +502,29 @@ TEST(meter_request_inspect_speech_input_characters)
 	              &rq) == 0);
 	CHECK_U64(rq.input_chars, 0);
 }
+
+TEST(meter_request_inspect_image_variant)
+{
+	struct meter_request rq;
+	char v[40];
+
+	CHECK(inspect(METER_EP_IMAGES_GENERATIONS,
+	              "{\"model\":\"dall-e-3\",\"prompt\":\"p\","
+	              "\"size\":\"1792x1024\",\"quality\":\"hd\",\"n\":1}",
+	              &rq) == 0);
+	meter_request_image_variant(&rq, v, sizeof(v));
+	CHECK_STR(v, "hd/1792x1024");
+	CHECK_STR(meter_request_image_model(&rq), "dall-e-3");
+	CHECK(inspect(METER_EP_IMAGES_GENERATIONS,
+	              "{\"prompt\":\"p\",\"quality\":\"standard\",\"n\":4}",
+	              &rq) == 0);
+	meter_request_image_variant(&rq, v, sizeof(v));
+	CHECK_STR(v, "1024x1024");
+	CHECK_STR(meter_request_image_model(&rq), "dall-e-2");
+	CHECK_U64(rq.n, 4);
+	/* a hostile size is cut to the field, never overflows it */
+	CHECK(inspect(METER_EP_IMAGES_GENERATIONS,
+	              "{\"size\":\"1024x1024xxxxxxxxxxxxxxxxxxxxxxxxx\"}",
+	              &rq) == 0);
+	CHECK(strlen(rq.size) < sizeof(rq.size));
+}
