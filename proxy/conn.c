@@ -100,6 +100,8 @@ struct proxy_conn {
 	int reserved;  /* holds a store slot */
 	int keepalive; /* the client allows another request */
 	int head_req;  /* method HEAD: no response body */
+	int websocket; /* GET with Upgrade: websocket */
+	int upgraded;  /* the upstream answered it with 101 */
 	int strip;     /* usage injected: strip it again */
 	int retried;
 	int sent;          /* request written upstream */
@@ -239,6 +241,7 @@ conn_request_reset(struct proxy_conn *c)
 	c->upstream_request_id[0] = '\0';
 	c->method[0] = c->target[0] = '\0';
 	c->head_req = c->keepalive = 0;
+	c->websocket = c->upgraded = 0;
 	c->start_ms = c->sent_ms = 0;
 	c->limit_hit = NULL;
 	memset(&c->wsr, 0, sizeof(c->wsr));
@@ -402,11 +405,17 @@ req_on_head(void *arg, struct proxy_http_head *h)
 	c->keepalive = h->keep_alive;
 	c->head_req = strcmp(h->method, "HEAD") == 0;
 	if (h->upgrade && strcmp(h->method, "CONNECT") != 0) {
-		rf->status = 501;
-		snprintf(rf->msg, sizeof(rf->msg),
-		         "tollgate does not proxy "
-		         "protocol upgrades (WebSocket) yet");
-		return -1;
+		/* WebSocket (Realtime, Responses over WebSocket) is tunnelled
+		 * after the 101; other upgrades (h2c) are not spoken. */
+		if (strcmp(h->method, "GET") != 0 ||
+		    !proxy_http_has_token(h, "upgrade", "websocket")) {
+			rf->status = 501;
+			snprintf(rf->msg, sizeof(rf->msg),
+			         "tollgate proxies WebSocket upgrades only "
+			         "(GET with Upgrade: websocket)");
+			return -1;
+		}
+		c->websocket = 1;
 	}
 	if (h->has_length && h->content_length > c->cfg->max_request_body) {
 		rf->status = 413;
@@ -1048,6 +1057,9 @@ conn_build_request(struct proxy_conn *c)
 		                    c->wsr.upstream_key);
 	evbuffer_add_printf(out, "Accept-Encoding: %s\r\n",
 	                    proxy_headers_upstream_encoding(h, c->mreq.stream));
+	if (c->websocket) /* hop-by-hop, so re-stated for this hop */
+		evbuffer_add_printf(out, "Connection: Upgrade\r\n"
+		                         "Upgrade: websocket\r\n");
 	if (cfg->inject_stream_usage &&
 	    meter_request_needs_usage_injection(&c->mreq) &&
 	    meter_request_inject_usage(
@@ -1312,6 +1324,25 @@ conn_client_head(struct proxy_conn *c, const struct proxy_http_head *h)
 	evbuffer_add(out, "\r\n", 2);
 }
 
+/* The upstream switched protocols: the 101 goes to the client, and the
+ * connection becomes a byte tunnel once the parser returns. */
+static void
+resp_upgraded(struct proxy_conn *c, const struct proxy_http_head *h)
+{
+	struct evbuffer *out = client_out(c);
+
+	c->answered = c->upgraded = 1;
+	c->resp_status = 101;
+	proxy_http_get_str(h, "x-request-id", c->upstream_request_id,
+	                   sizeof(c->upstream_request_id));
+	evbuffer_add_printf(out, "HTTP/1.1 101 ");
+	evbuffer_add(out, h->buf + h->target_off, h->target_len);
+	evbuffer_add(out, "\r\n", 2);
+	proxy_headers_copy(out, h, NULL);
+	evbuffer_add_printf(out, "Connection: Upgrade\r\n"
+	                         "Upgrade: websocket\r\n\r\n");
+}
+
 static int
 resp_on_head(void *arg, struct proxy_http_head *h)
 {
@@ -1319,6 +1350,10 @@ resp_on_head(void *arg, struct proxy_http_head *h)
 	struct meter_response_opts o;
 	char ct[128], ce[64];
 
+	if (h->status == 101 && c->websocket) {
+		resp_upgraded(c, h);
+		return 1;
+	}
 	if (h->status >= 100 && h->status < 200) {
 		c->informational = 1; /* 100/103: not forwarded */
 		return 0;
@@ -1376,6 +1411,27 @@ conn_streaming(struct proxy_conn *c)
 	bufferevent_set_timeouts(c->client, NULL, &wtv);
 }
 
+/*
+ * After a 101: the request is recorded (sessions are tunnelled, not
+ * metered: README "Known limitations") and both halves go to a byte
+ * tunnel, with whatever either side already sent.
+ */
+static void
+conn_upgrade(struct proxy_conn *c)
+{
+	struct bufferevent *client = c->client, *up = c->upstream;
+
+	conn_disarm(c);
+	conn_account(c, 101, "websocket session tunnelled, not metered", 1);
+	evbuffer_remove_cb(client_out(c), conn_on_client_sent, c);
+	bufferevent_setcb(client, NULL, NULL, NULL, NULL);
+	bufferevent_setcb(up, NULL, NULL, NULL, NULL);
+	c->client = NULL;
+	c->upstream = NULL;
+	proxy_tunnel_splice(c->w, c->id, client, up, "websocket");
+	conn_close(c, "upgraded to a websocket tunnel");
+}
+
 static void
 conn_upstream_read(struct bufferevent *bev, void *arg)
 {
@@ -1400,6 +1456,10 @@ conn_upstream_read(struct bufferevent *bev, void *arg)
 		                     &used);
 		evbuffer_drain(in, used);
 		c->upstream_bytes += used;
+		if (c->upgraded) {
+			conn_upgrade(c);
+			return;
+		}
 		if (c->answered && c->state == CS_WAIT)
 			conn_streaming(c);
 		if (rc == PROXY_HTTP_PAUSED && c->informational) {

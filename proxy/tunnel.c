@@ -35,9 +35,14 @@ struct proxy_tunnel {
 static void
 tunnel_close(struct proxy_tunnel *t, const char *why)
 {
-	log_info("conn %" PRIu64 ": tunnel %s:%d closed (%s) up=%" PRIu64
-	         " down=%" PRIu64,
-	         t->id, t->host, t->port, why, t->up, t->down);
+	if (t->port == 0) /* a spliced upgrade: no host:port of its own */
+		log_info("conn %" PRIu64 ": %s tunnel closed (%s) up=%" PRIu64
+		         " down=%" PRIu64,
+		         t->id, t->host, why, t->up, t->down);
+	else
+		log_info("conn %" PRIu64 ": tunnel %s:%d closed (%s) "
+		         "up=%" PRIu64 " down=%" PRIu64,
+		         t->id, t->host, t->port, why, t->up, t->down);
 	TAILQ_REMOVE(&t->w->tunnels, t, entry);
 	bufferevent_free(t->client);
 	if (t->remote != NULL)
@@ -185,6 +190,46 @@ proxy_tunnel_start(struct proxy_worker *w, uint64_t id,
 	if (bufferevent_socket_connect_hostname(t->remote, w->dns, AF_UNSPEC,
 	                                        host, port) == -1)
 		tunnel_refuse(t, "cannot start the connection");
+}
+
+/* Callbacks, watermarks and no timeouts for one side of a tunnel. */
+static void
+tunnel_side(struct proxy_tunnel *t, struct bufferevent *bev)
+{
+	bufferevent_setcb(bev, tunnel_on_read, tunnel_on_write, tunnel_on_event,
+	                  t);
+	bufferevent_setwatermark(bev, EV_READ, 0, 0);
+	bufferevent_setwatermark(bev, EV_WRITE, TUNNEL_HIGH / 4, 0);
+	bufferevent_set_timeouts(bev, NULL, NULL);
+}
+
+void
+proxy_tunnel_splice(struct proxy_worker *w, uint64_t id,
+                    struct bufferevent *client, struct bufferevent *remote,
+                    const char *label)
+{
+	struct proxy_tunnel *t = calloc(1, sizeof(*t));
+
+	if (t == NULL) {
+		bufferevent_free(client);
+		bufferevent_free(remote);
+		return;
+	}
+	t->w = w;
+	t->id = id;
+	snprintf(t->host, sizeof(t->host), "%s", label);
+	t->client = client;
+	t->remote = remote;
+	t->connected = 1;
+	TAILQ_INSERT_TAIL(&w->tunnels, t, entry);
+	atomic_fetch_add(&w->nconns, 1);
+	tunnel_side(t, client);
+	tunnel_side(t, remote);
+	bufferevent_enable(client, EV_READ | EV_WRITE);
+	bufferevent_enable(remote, EV_READ | EV_WRITE);
+	log_info("conn %" PRIu64 ": %s tunnelled", id, label);
+	tunnel_on_read(client, t); /* bytes read before the splice */
+	tunnel_on_read(remote, t);
 }
 
 void

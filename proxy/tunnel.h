@@ -26,6 +26,15 @@ void proxy_tunnel_start(struct proxy_worker *w, uint64_t id,
                         struct bufferevent *client, const char *host, int port,
                         int connect_ms);
 
+/*
+ * Takes over two connected bufferevents (a client and the upstream that
+ * answered its WebSocket upgrade with 101) and splices them, starting
+ * with the bytes each already holds.  label names it in the log.
+ */
+void proxy_tunnel_splice(struct proxy_worker *w, uint64_t id,
+                         struct bufferevent *client, struct bufferevent *remote,
+                         const char *label);
+
 /* Shutdown: closes every tunnel of the worker. */
 void proxy_tunnel_close_all(struct proxy_worker *w);
 

@@ -1036,6 +1036,28 @@ const server = https.createServer({ cert, key, ALPNProtocols: ['http/1.1'] }, (r
     }
   });
 });
+// WebSocket (Realtime; openai-wire.md §3.4): a valid upgrade gets 101 with
+// the RFC 6455 accept key, then every byte is echoed back as it arrives, so
+// a test sees exactly what crossed the proxy.  Logged with status 101 and
+// "websocket": true.
+server.on('upgrade', (req, socket, head) => {
+  const key = req.headers['sec-websocket-key'];
+  const ok = req.method === 'GET' && /\bwebsocket\b/i.test(req.headers.upgrade || '') &&
+    /\bupgrade\b/i.test(req.headers.connection || '') && typeof key === 'string';
+  fs.appendFileSync(OPTS.log, JSON.stringify({ seq: ++seqCounter, method: req.method, path: req.url,
+    status: ok ? 101 : 400, websocket: true, usage: null,
+    headers: { 'x-tollgate-workspace': req.headers['x-tollgate-workspace'] ?? null } }) + '\n');
+  if (!ok) {
+    socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    return;
+  }
+  const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+  socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+    `Sec-WebSocket-Accept: ${accept}\r\nx-request-id: req_ws_${seqCounter}\r\n\r\n`);
+  if (head && head.length) socket.write(head);
+  socket.on('data', (d) => socket.write(d));
+  socket.on('error', () => {});
+});
 server.keepAliveTimeout = 30000;
 server.requestTimeout = 0;   // x-fake-hang / long delays must not be cut by Node
 server.headersTimeout = 60000;
