@@ -40,7 +40,7 @@ STORE_SRC = store/store.c
 CERTS_SRC = certs/ca.c certs/cache.c
 PROXY_SRC = proxy/log.c proxy/config.c proxy/http.c proxy/headers.c proxy/reply.c \
 	    proxy/workspace.c proxy/upstream.c proxy/conn.c proxy/tunnel.c proxy/account.c \
-	    proxy/limiter.c proxy/throttle.c proxy/reload.c proxy/fetch.c proxy/alert.c \
+	    proxy/limiter.c proxy/throttle.c proxy/reload.c proxy/fetch.c proxy/alert.c proxy/background.c \
 	    proxy/worker.c proxy/metrics.c proxy/admin.c proxy/main.c
 LIB_SRC = $(METER_SRC) $(STORE_SRC) $(CERTS_SRC)
 

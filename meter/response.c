@@ -157,6 +157,8 @@ mr_top_value(struct mr_doc *d, const struct meter_jscan *js, int lv,
 		                 v);
 	else if (meter_jscan_at_from(js, lv, "id"))
 		meter_jscan_copy(d->u.response_id, sizeof(d->u.response_id), v);
+	else if (meter_jscan_at_from(js, lv, "status"))
+		meter_jscan_copy(d->u.status, sizeof(d->u.status), v);
 }
 
 /* Generated text, counted only to estimate a stream that was cut off. */
@@ -232,6 +234,8 @@ mr_commit(struct meter_response *mr, int whole)
 	if (d->u.response_id[0] != '\0')
 		memcpy(t->response_id, d->u.response_id,
 		       sizeof(t->response_id));
+	if (d->u.status[0] != '\0')
+		memcpy(t->status, d->u.status, sizeof(t->status));
 }
 
 static void
@@ -513,8 +517,11 @@ mr_choose(struct meter_response *mr, const struct meter_response_opts *o)
 	const char *ce = o->content_encoding;
 
 	mr->kind = MR_PASS;
-	if (!meter_endpoint_metered(o->endpoint) || o->status < 200 ||
-	    o->status > 299)
+	/* GET /v1/responses/{id}: a background response's usage arrives in
+	 * the Response object it returns (openai-wire.md §3.3). */
+	if ((!meter_endpoint_metered(o->endpoint) &&
+	     o->endpoint != METER_EP_RESPONSE_OBJECT) ||
+	    o->status < 200 || o->status > 299)
 		return 0;
 	if (ce != NULL &&
 	    (strcasecmp(ce, "gzip") == 0 || strcasecmp(ce, "x-gzip") == 0 ||
@@ -530,7 +537,9 @@ mr_choose(struct meter_response *mr, const struct meter_response_opts *o)
 		mr->kind = MR_SSE;
 	else
 		mr->problem = "response is neither JSON nor an event stream";
-	mr->level = mr->kind == MR_SSE && o->endpoint == METER_EP_RESPONSES;
+	mr->level =
+	    mr->kind == MR_SSE && (o->endpoint == METER_EP_RESPONSES ||
+	                           o->endpoint == METER_EP_RESPONSE_OBJECT);
 	mr->rewrite = mr->kind == MR_SSE && !mr->inflate && o->strip_usage;
 	return 0;
 }

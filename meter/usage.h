@@ -15,7 +15,9 @@ struct meter_usage {
 	char model[METER_MAX_MODEL]; /* response model (dated snapshot) */
 	char service_tier[METER_MAX_TIER];
 	char response_id[METER_MAX_ID];
-	int has_usage; /* a usage object was read */
+	char status[METER_MAX_TIER]; /* Responses API "status": "queued",
+	                                "completed", ... ("" = absent) */
+	int has_usage;               /* a usage object was read */
 	/* Token counts as OpenAI reports them: input includes cached and
 	 * audio input; output includes reasoning and audio output. */
 	uint64_t input_tokens;

@@ -15,6 +15,7 @@
 
 #include "meter/endpoint.h"
 #include "proxy/account.h"
+#include "proxy/background.h"
 #include "proxy/log.h"
 
 #define ACCOUNT_UNPRICED_MEMO 256 /* unpriced models warned about once */
@@ -151,6 +152,63 @@ price_images(struct proxy *px, const struct account_req *r,
 	warn_unpriced(model);
 }
 
+/* --- background responses (openai-wire.md §3.3) ---------------------- */
+
+/* POST /v1/responses with background: true answered "queued": no usage
+ * yet.  The row costs nothing; the id waits for a poll showing it done. */
+static void
+background_created(struct proxy *px, const struct account_req *r,
+                   struct store_record *rec)
+{
+	const char *id = r->usage->response_id;
+
+	copy(rec->response_id, sizeof(rec->response_id), id);
+	rec->bg_op = STORE_BG_PENDING;
+	if (proxy_background_add(px->background, id, rec->workspace) == -1) {
+		log_warn("conn %" PRIu64 ": background response %s is not "
+		         "tracked (%d pending): its usage will not be metered",
+		         r->conn_id, id, PROXY_BACKGROUND_MAX);
+		copy(rec->error, sizeof(rec->error),
+		     "background response not tracked: too many pending");
+	}
+}
+
+static int
+terminal_status(const char *s)
+{
+	return strcmp(s, "completed") == 0 || strcmp(s, "incomplete") == 0 ||
+	       strcmp(s, "failed") == 0 || strcmp(s, "cancelled") == 0;
+}
+
+/*
+ * GET /v1/responses/{id} (or its stream): when it shows a background
+ * response of ours in a terminal state, this row carries its usage, once,
+ * for the workspace that created it.  Other polls cost nothing.
+ */
+static void
+background_poll(struct proxy *px, const struct account_req *r,
+                struct store_record *rec)
+{
+	const struct meter_usage *u = r->usage;
+	char ws[CONFIG_NAME_MAX];
+
+	if (u == NULL || u->response_id[0] == '\0' ||
+	    !terminal_status(u->status) ||
+	    !proxy_background_claim(px->background, u->response_id, ws,
+	                            sizeof(ws)))
+		return;
+	copy(rec->workspace, sizeof(rec->workspace), ws);
+	copy(rec->response_id, sizeof(rec->response_id), u->response_id);
+	rec->bg_op = STORE_BG_METERED;
+	if (!u->has_usage)
+		return; /* failed or cancelled before any usage */
+	rec->input_tokens = u->input_tokens;
+	rec->cached_input_tokens = u->cached_input_tokens;
+	rec->output_tokens = u->output_tokens;
+	rec->reasoning_tokens = u->reasoning_tokens;
+	price(px, r, rec);
+}
+
 static void
 fill(struct proxy *px, const struct account_req *r, struct store_record *rec)
 {
@@ -185,9 +243,19 @@ fill(struct proxy *px, const struct account_req *r, struct store_record *rec)
 			price_images(px, r, rec);
 			return;
 		}
+		if (r->mreq->endpoint == METER_EP_RESPONSE_OBJECT &&
+		    r->answered) {
+			background_poll(px, r, rec);
+			return;
+		}
 	}
 	if (!metered)
 		return;
+	if (r->mreq->background && r->answered && u != NULL && !u->has_usage &&
+	    u->response_id[0] != '\0') {
+		background_created(px, r, rec);
+		return;
+	}
 	if (u != NULL && u->has_usage) {
 		rec->input_tokens = u->input_tokens;
 		rec->cached_input_tokens = u->cached_input_tokens;

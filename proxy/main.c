@@ -26,6 +26,7 @@
 #include "proxy/account.h"
 #include "proxy/admin.h"
 #include "proxy/alert.h"
+#include "proxy/background.h"
 #include "proxy/config.h"
 #include "proxy/limiter.h"
 #include "proxy/log.h"
@@ -497,6 +498,14 @@ start_limits(struct proxy *px, char *err, size_t errlen)
 		         cfg->db, inner);
 		return -1;
 	}
+	if ((px->background = proxy_background_new()) == NULL ||
+	    proxy_background_load(px->background, cfg->db, inner,
+	                          sizeof(inner)) == -1) {
+		snprintf(err, errlen,
+		         "cannot load pending background responses from %s: %s",
+		         cfg->db, px->background ? inner : "out of memory");
+		return -1;
+	}
 	return 0;
 }
 
@@ -512,6 +521,8 @@ teardown(struct proxy *px, struct proxy_admin *ad)
 	proxy_admin_stop(ad);
 	proxy_limiter_free(px->limiter);
 	px->limiter = NULL;
+	proxy_background_free(px->background);
+	px->background = NULL;
 	proxy_alerts_stop(px->alerts);
 	px->alerts = NULL;
 	/* Commits what is queued; only rows that kept failing are lost. */

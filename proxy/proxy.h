@@ -22,6 +22,7 @@ struct proxy_worker;
 struct certs_ca;
 struct proxy_limiter;
 struct proxy_alerts;
+struct proxy_background;
 
 struct proxy {
 	pthread_mutex_t cfg_mu;
@@ -33,6 +34,7 @@ struct proxy {
 	struct certs_ca *ca;   /* interception CA (forward-proxy mode) */
 	struct proxy_limiter *limiter;
 	struct proxy_alerts *alerts;
+	struct proxy_background *background; /* pending background responses */
 	struct proxy_metrics metrics;
 	struct proxy_worker **workers;
 	int nworkers;

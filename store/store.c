@@ -19,6 +19,7 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *ins_req;
 	sqlite3_stmt *ins_day;
+	sqlite3_stmt *ins_bg, *upd_bg;
 	pthread_t writer;
 	int writer_started;
 	pthread_mutex_t mu;
@@ -69,7 +70,18 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     " output_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,"
     " cost_nanousd INTEGER NOT NULL,"
     " PRIMARY KEY(day, workspace, model, endpoint));",
+    /* 2: Responses API background mode, metered once per id */
+    "CREATE TABLE background_responses("
+    " response_id TEXT PRIMARY KEY, workspace TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL, metered_ms INTEGER);",
 };
+
+static const char ins_bg_sql[] =
+    "INSERT INTO background_responses(response_id, workspace, created_ms)"
+    " VALUES(?,?,?) ON CONFLICT(response_id) DO NOTHING";
+static const char upd_bg_sql[] =
+    "UPDATE background_responses SET metered_ms = ?2 WHERE response_id = ?1"
+    " AND metered_ms IS NULL";
 
 static const char ins_req_sql[] =
     "INSERT INTO requests(ts_ms, duration_ms, workspace, end_user, endpoint,"
@@ -181,6 +193,25 @@ clamp64(uint64_t v)
 }
 
 static int
+st_background(struct store *st, const struct store_record *r)
+{
+	sqlite3_stmt *s;
+
+	if (r->bg_op == STORE_BG_NONE || r->response_id[0] == '\0')
+		return 0;
+	s = r->bg_op == STORE_BG_PENDING ? st->ins_bg : st->upd_bg;
+	sqlite3_reset(s);
+	sqlite3_bind_text(s, 1, r->response_id, -1, SQLITE_STATIC);
+	if (r->bg_op == STORE_BG_PENDING) {
+		sqlite3_bind_text(s, 2, r->workspace, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, r->ts_ms);
+	} else {
+		sqlite3_bind_int64(s, 2, r->ts_ms + r->duration_ms);
+	}
+	return sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+}
+
+static int
 st_insert(struct store *st, const struct store_record *r)
 {
 	sqlite3_stmt *s = st->ins_req;
@@ -212,7 +243,7 @@ st_insert(struct store *st, const struct store_record *r)
 	bind_text_or_null(s, i++, r->limit_hit);
 	bind_text_or_null(s, i++, r->error);
 	sqlite3_bind_int(s, i++, r->forwarded);
-	if (sqlite3_step(s) != SQLITE_DONE)
+	if (sqlite3_step(s) != SQLITE_DONE || st_background(st, r) == -1)
 		return -1;
 	if (!r->forwarded)
 		return 0;
@@ -370,6 +401,10 @@ store_open(const char *path, size_t queue_max, char *err, size_t errlen)
 	if (sqlite3_prepare_v2(st->db, ins_req_sql, -1, &st->ins_req, NULL) !=
 	        SQLITE_OK ||
 	    sqlite3_prepare_v2(st->db, ins_day_sql, -1, &st->ins_day, NULL) !=
+	        SQLITE_OK ||
+	    sqlite3_prepare_v2(st->db, ins_bg_sql, -1, &st->ins_bg, NULL) !=
+	        SQLITE_OK ||
+	    sqlite3_prepare_v2(st->db, upd_bg_sql, -1, &st->upd_bg, NULL) !=
 	        SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(st->db));
 		goto fail;
@@ -458,6 +493,8 @@ store_close(struct store *st)
 	}
 	sqlite3_finalize(st->ins_req);
 	sqlite3_finalize(st->ins_day);
+	sqlite3_finalize(st->ins_bg);
+	sqlite3_finalize(st->upd_bg);
 	if (st->db != NULL) {
 		/* Fold the WAL back so the file alone is the database. */
 		sqlite3_wal_checkpoint_v2(
@@ -606,4 +643,37 @@ store_reader_spend(struct store_reader *rd, const char *from_day,
 	sqlite3_bind_text(s, 1, from_day, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, to_day, -1, SQLITE_STATIC);
 	return reader_each(rd, s, spend_row, &sp, err, errlen);
+}
+
+struct pending_ctx {
+	store_pending_fn fn;
+	void *arg;
+};
+
+static void
+pending_row(sqlite3_stmt *s, void *ctx)
+{
+	struct pending_ctx *p = ctx;
+
+	p->fn(p->arg, (const char *)sqlite3_column_text(s, 0),
+	      (const char *)sqlite3_column_text(s, 1));
+}
+
+int
+store_reader_background_pending(struct store_reader *rd, size_t max,
+                                store_pending_fn fn, void *arg, char *err,
+                                size_t errlen)
+{
+	static const char sql[] =
+	    "SELECT response_id, workspace FROM background_responses"
+	    " WHERE metered_ms IS NULL ORDER BY created_ms DESC LIMIT ?1";
+	struct pending_ctx p = {fn, arg};
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(rd->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(rd->db));
+		return -1;
+	}
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)max);
+	return reader_each(rd, s, pending_row, &p, err, errlen);
 }

@@ -22,7 +22,7 @@
 #define STORE_BATCH_MAX 512          /* rows per transaction */
 #define STORE_RETRY_MS 200           /* wait after a failed transaction */
 #define STORE_CLOSE_GIVE_UP_MS 10000 /* close stops retrying after this */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store_record {
 	int64_t ts_ms; /* request start, ms since the epoch */
@@ -46,7 +46,14 @@ struct store_record {
 	char upstream_request_id[96];
 	char limit_hit[16]; /* "" = NULL */
 	char error[192];    /* "" = NULL */
+	/* Responses API background mode (table background_responses):
+	 * STORE_BG_PENDING registers response_id as created by workspace
+	 * and not metered yet; STORE_BG_METERED marks it metered. */
+	int bg_op;
+	char response_id[96];
 };
+
+enum { STORE_BG_NONE, STORE_BG_PENDING, STORE_BG_METERED };
 
 struct store_stats {
 	uint64_t committed; /* rows written */
@@ -113,6 +120,15 @@ typedef void (*store_usage_fn)(void *arg, const char *workspace, int64_t ts_ms,
 int store_reader_usage_since(struct store_reader *rd, int64_t since_ms,
                              int64_t bucket_ms, store_usage_fn fn, void *arg,
                              char *err, size_t errlen);
+
+/* Calls fn(arg, response_id, workspace) for each background response
+ * created through the proxy and not metered yet (at most max of them, the
+ * newest). */
+typedef void (*store_pending_fn)(void *arg, const char *response_id,
+                                 const char *workspace);
+int store_reader_background_pending(struct store_reader *rd, size_t max,
+                                    store_pending_fn fn, void *arg, char *err,
+                                    size_t errlen);
 
 /* Calls fn once per workspace with its cost over the UTC days from_day to
  * to_day ("YYYY-MM-DD", inclusive). */

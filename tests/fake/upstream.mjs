@@ -832,6 +832,14 @@ async function responses(ctx) {
     final = response('completed', [item], responsesUsage(u));
   }
 
+  // Background mode (openai-wire.md §3.3): answered "queued" without
+  // usage; GET /v1/responses/{id} later shows the finished response.
+  if (body.background === true && body.stream !== true) {
+    backgroundResponses.set(respId, { final: { ...final, background: true }, usage: logUsage, model });
+    if (backgroundResponses.size > 10000) backgroundResponses.delete(backgroundResponses.keys().next().value);
+    const queued = { ...response('queued', [], null), background: true };
+    return sendJson(ctx, 200, queued, { usage: null, model });
+  }
   if (body.stream !== true) return sendJson(ctx, 200, final, { usage: logUsage, model });
 
   let seq = 0;
@@ -916,6 +924,24 @@ async function images(ctx) {
     logged.tokens = obj.usage;
   }
   return sendJson(ctx, 200, obj, { usage: logged, model });
+}
+
+// GET /v1/responses/{id}: a background response made earlier.  It is
+// "in_progress" for the first x-fake-background-polls GETs (default 0),
+// then the finished response with its usage; the log carries that usage
+// on every GET that shows it (the proxy must meter it once).
+const backgroundResponses = new Map();
+function getResponse(ctx, id) {
+  const r = backgroundResponses.get(id);
+  if (!r) {
+    return sendError(ctx, 404, errorBody(`Response with id '${id}' not found.`, 'invalid_request_error', null, 'not_found'));
+  }
+  r.polls = (r.polls ?? 0) + 1;
+  const wait = Number(ctx.req.headers['x-fake-background-polls'] ?? 0);
+  if (r.polls <= wait) {
+    return sendJson(ctx, 200, { ...r.final, status: 'in_progress', output: [], usage: null }, { usage: null, model: r.model });
+  }
+  return sendJson(ctx, 200, r.final, { usage: r.usage, model: r.model });
 }
 
 const POST_ROUTES = {
@@ -1004,6 +1030,7 @@ async function handle(req, res) {
     }
     return postHandler(ctx);
   }
+  if (req.method === 'GET' && pathname.startsWith('/v1/responses/')) return getResponse(ctx, pathname.slice(14));
   if (req.method === 'GET' && pathname === '/v1/models') return listModels(ctx);
   if (req.method === 'GET' && pathname.startsWith('/v1/models/') && pathname.length > '/v1/models/'.length) {
     return getModel(ctx, decodeURIComponent(pathname.slice('/v1/models/'.length)));
