@@ -517,10 +517,12 @@ mr_choose(struct meter_response *mr, const struct meter_response_opts *o)
 	const char *ce = o->content_encoding;
 
 	mr->kind = MR_PASS;
-	/* GET /v1/responses/{id}: a background response's usage arrives in
-	 * the Response object it returns (openai-wire.md §3.3). */
+	/* GET /v1/responses/{id} and /v1/batches/{id}: a background
+	 * response's or a batch's usage arrives in the object they return
+	 * (openai-wire.md §3.3, §5). */
 	if ((!meter_endpoint_metered(o->endpoint) &&
-	     o->endpoint != METER_EP_RESPONSE_OBJECT) ||
+	     o->endpoint != METER_EP_RESPONSE_OBJECT &&
+	     o->endpoint != METER_EP_BATCHES) ||
 	    o->status < 200 || o->status > 299)
 		return 0;
 	if (ce != NULL &&

@@ -81,8 +81,10 @@ estimate(const struct account_req *r, struct store_record *rec)
 	rec->estimated = 1;
 }
 
+/* tier NULL: the response's own service_tier. */
 static void
-price(struct proxy *px, const struct account_req *r, struct store_record *rec)
+price(struct proxy *px, const struct account_req *r, struct store_record *rec,
+      const char *tier)
 {
 	struct meter_usage u;
 	struct meter_cost c;
@@ -95,8 +97,9 @@ price(struct proxy *px, const struct account_req *r, struct store_record *rec)
 	u.output_tokens = rec->output_tokens;
 	if (rec->model[0] == '\0')
 		return;
-	if (meter_prices_cost(px->prices, rec->model, u.service_tier, &u, &c) ==
-	    0) {
+	if (meter_prices_cost(px->prices, rec->model,
+	                      tier != NULL ? tier : u.service_tier, &u,
+	                      &c) == 0) {
 		rec->cost_nanousd = c.nanousd;
 		return;
 	}
@@ -177,7 +180,8 @@ static int
 terminal_status(const char *s)
 {
 	return strcmp(s, "completed") == 0 || strcmp(s, "incomplete") == 0 ||
-	       strcmp(s, "failed") == 0 || strcmp(s, "cancelled") == 0;
+	       strcmp(s, "failed") == 0 || strcmp(s, "cancelled") == 0 ||
+	       strcmp(s, "expired") == 0; /* batches */
 }
 
 /*
@@ -187,7 +191,7 @@ terminal_status(const char *s)
  */
 static void
 background_poll(struct proxy *px, const struct account_req *r,
-                struct store_record *rec)
+                struct store_record *rec, const char *tier)
 {
 	const struct meter_usage *u = r->usage;
 	char ws[CONFIG_NAME_MAX];
@@ -206,7 +210,29 @@ background_poll(struct proxy *px, const struct account_req *r,
 	rec->cached_input_tokens = u->cached_input_tokens;
 	rec->output_tokens = u->output_tokens;
 	rec->reasoning_tokens = u->reasoning_tokens;
-	price(px, r, rec);
+	price(px, r, rec, tier);
+}
+
+/*
+ * Batch API (openai-wire.md §5): POST /v1/batches registers the new
+ * batch's id like a background response; the first GET /v1/batches/{id}
+ * showing it finished with usage carries that usage at batch prices (the
+ * table's batch rates, else half), for the workspace that created it.
+ */
+static void
+batch_seen(struct proxy *px, const struct account_req *r,
+           struct store_record *rec)
+{
+	const struct meter_usage *u = r->usage;
+
+	if (u == NULL || strncmp(u->response_id, "batch_", 6) != 0)
+		return;
+	if (strcmp(r->method, "POST") == 0 && !terminal_status(u->status)) {
+		background_created(px, r, rec);
+		return;
+	}
+	if (strcmp(r->method, "GET") == 0)
+		background_poll(px, r, rec, "batch");
 }
 
 static void
@@ -245,7 +271,11 @@ fill(struct proxy *px, const struct account_req *r, struct store_record *rec)
 		}
 		if (r->mreq->endpoint == METER_EP_RESPONSE_OBJECT &&
 		    r->answered) {
-			background_poll(px, r, rec);
+			background_poll(px, r, rec, NULL);
+			return;
+		}
+		if (r->mreq->endpoint == METER_EP_BATCHES && r->answered) {
+			batch_seen(px, r, rec);
 			return;
 		}
 	}
@@ -268,7 +298,7 @@ fill(struct proxy *px, const struct account_req *r, struct store_record *rec)
 			     r->meter_problem ? r->meter_problem
 			                      : "response carried no usage");
 	}
-	price(px, r, rec);
+	price(px, r, rec, NULL);
 }
 
 static void

@@ -926,6 +926,43 @@ async function images(ctx) {
   return sendJson(ctx, 200, obj, { usage: logged, model });
 }
 
+// Batch API (openai-wire.md §5): POST /v1/batches answers "validating";
+// GET /v1/batches/{id} is "in_progress" for the first
+// x-fake-background-polls GETs, then "completed" with the batch's usage
+// (x-fake-input-tokens / x-fake-output-tokens on the POST, default 1000 /
+// 500) and model (x-fake-model, default gpt-4o-mini).  The log carries the
+// usage on every GET that shows it.
+const batches = new Map();
+function createBatch(ctx) {
+  const body = ctx.body;
+  const { h, created } = ids(ctx);
+  const id = 'batch_' + h('batch').slice(0, 32);
+  const k = ctx.req.headers;
+  const usage = { input_tokens: Number(k['x-fake-input-tokens'] ?? 1000),
+    input_tokens_details: { cached_tokens: 0 }, output_tokens: Number(k['x-fake-output-tokens'] ?? 500),
+    output_tokens_details: { reasoning_tokens: 0 } };
+  usage.total_tokens = usage.input_tokens + usage.output_tokens;
+  const batch = { id, object: 'batch', endpoint: body.endpoint ?? '/v1/chat/completions', errors: null,
+    input_file_id: body.input_file_id ?? null, completion_window: body.completion_window ?? '24h',
+    status: 'validating', output_file_id: null, error_file_id: null, created_at: created,
+    request_counts: { total: 0, completed: 0, failed: 0 }, metadata: body.metadata ?? null,
+    model: k['x-fake-model'] ?? 'gpt-4o-mini' };
+  batches.set(id, { batch, usage });
+  return sendJson(ctx, 200, batch, { usage: null, model: null });
+}
+function getBatch(ctx, id) {
+  const b = batches.get(id);
+  if (!b) return sendError(ctx, 404, errorBody(`No batch found with id '${id}'.`, 'invalid_request_error', null, 'not_found'));
+  b.polls = (b.polls ?? 0) + 1;
+  if (b.polls <= Number(ctx.req.headers['x-fake-background-polls'] ?? 0)) {
+    return sendJson(ctx, 200, { ...b.batch, status: 'in_progress' }, { usage: null, model: null });
+  }
+  const done = { ...b.batch, status: 'completed', completed_at: b.batch.created_at + 60,
+    request_counts: { total: 3, completed: 3, failed: 0 }, output_file_id: 'file-out', usage: b.usage };
+  return sendJson(ctx, 200, done, { usage: { input_tokens: b.usage.input_tokens,
+    cached_tokens: 0, output_tokens: b.usage.output_tokens, reasoning_tokens: 0 }, model: b.batch.model });
+}
+
 // GET /v1/responses/{id}: a background response made earlier.  It is
 // "in_progress" for the first x-fake-background-polls GETs (default 0),
 // then the finished response with its usage; the log carries that usage
@@ -946,6 +983,7 @@ function getResponse(ctx, id) {
 
 const POST_ROUTES = {
   '/v1/audio/speech': speech,
+  '/v1/batches': createBatch,
   '/v1/images/generations': images,
   '/v1/chat/completions': chatCompletions,
   '/v1/completions': completions,
@@ -1025,12 +1063,14 @@ async function handle(req, res) {
         'invalid_request_error'));
     }
     // images/generations defaults to dall-e-2 (openai-wire.md §4.4)
-    if (postHandler !== images && (typeof ctx.body.model !== 'string' || ctx.body.model === '')) {
+    if (postHandler !== images && postHandler !== createBatch &&
+      (typeof ctx.body.model !== 'string' || ctx.body.model === '')) {
       return sendError(ctx, 400, errorBody('you must provide a model parameter', 'invalid_request_error'));
     }
     return postHandler(ctx);
   }
   if (req.method === 'GET' && pathname.startsWith('/v1/responses/')) return getResponse(ctx, pathname.slice(14));
+  if (req.method === 'GET' && pathname.startsWith('/v1/batches/')) return getBatch(ctx, pathname.slice(12));
   if (req.method === 'GET' && pathname === '/v1/models') return listModels(ctx);
   if (req.method === 'GET' && pathname.startsWith('/v1/models/') && pathname.length > '/v1/models/'.length) {
     return getModel(ctx, decodeURIComponent(pathname.slice('/v1/models/'.length)));

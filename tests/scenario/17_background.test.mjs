@@ -1,5 +1,5 @@
-// 17_background — Responses API background mode metered once per response
-// (issue 5; openai-wire.md §3.3).
+// 17_background — Responses API background mode and the Batch API, metered
+// once per response or batch (issue 5; openai-wire.md §3.3, §5).
 //
 // Proves: POST /v1/responses with background: true is recorded at cost 0
 // without usage (and not as an estimate); polls that show it in progress
@@ -7,7 +7,9 @@
 // and cost, exactly as the upstream reports it, attributed to the workspace
 // that created it even when another workspace polls; later polls, and
 // polls for responses made elsewhere, cost nothing; a restart keeps a
-// pending response pending, so it is still metered once afterwards.
+// pending response pending, so it is still metered once afterwards; a
+// batch is metered once, at half the standard rates, when a GET shows it
+// completed.
 import OpenAI from 'openai';
 import { test, makeEnv, startTollgate, stopTollgate, eq, assert, curl } from './lib.mjs';
 
@@ -62,5 +64,31 @@ test('background_pending_survives_restart', async () => {
     const rows = await env.rows(3);
     eq(rows.map((r) => r.cost_nanousd > 0), [false, true, false], 'metered once, after the restart');
     eq(env.query("SELECT count(*) AS n FROM background_responses WHERE metered_ms IS NULL")[0].n, 0, 'marked metered');
+  } finally { await env.close(); }
+});
+
+// Batch API (openai-wire.md §5): metered once when a GET shows it completed,
+// at half the standard rates, for the workspace that created it.
+test('batch_metered_once_at_batch_price', async () => {
+  const env = await makeEnv({ workspaces: { default: { limits: {} }, batcher: { limits: {} } } });
+  try {
+    const client = new OpenAI({ apiKey: 'sk-test-not-real', baseURL: `${env.base}/v1`, maxRetries: 0,
+      defaultHeaders: { 'x-tollgate-workspace': 'batcher', 'x-fake-input-tokens': '2000', 'x-fake-output-tokens': '700' } });
+    const b = await client.batches.create({ input_file_id: 'file-abc', endpoint: '/v1/chat/completions',
+      completion_window: '24h' });
+    eq(b.status, 'validating', 'created');
+    const p1 = await curl([`${env.base}/v1/batches/${b.id}`, '-H', 'x-fake-background-polls: 1']);
+    eq(JSON.parse(p1.body).status, 'in_progress', 'in progress');
+    eq((await client.batches.retrieve(b.id)).status, 'completed', 'completed');
+    eq(JSON.parse((await curl([`${env.base}/v1/batches/${b.id}`])).body).status, 'completed', 'again');
+    const rows = await env.rows(4);
+    // gpt-4o-mini batch: half of 0.15 / 0.60 per 1M = 75 / 300 nano-USD per token
+    const want = 2000 * 75 + 700 * 300;
+    eq(rows.map((r) => [r.workspace, r.model, r.input_tokens, r.output_tokens, r.cost_nanousd]), [
+      ['batcher', 'gpt-4o-mini', 0, 0, 0],
+      ['default', 'gpt-4o-mini', 0, 0, 0],
+      ['batcher', 'gpt-4o-mini', 2000, 700, want],
+      ['default', 'gpt-4o-mini', 0, 0, 0],
+    ], 'metered once at batch prices, for the creator');
   } finally { await env.close(); }
 });
