@@ -13,11 +13,21 @@
 
 #include "meter/price.h"
 
-enum { C_INPUT, C_CACHED, C_OUTPUT, C_AUDIO_IN, C_AUDIO_OUT, C_COUNT };
+enum {
+	C_INPUT,
+	C_CACHED,
+	C_OUTPUT,
+	C_AUDIO_IN,
+	C_AUDIO_OUT,
+	C_IMAGE_IN,
+	C_IMAGE_OUT,
+	C_COUNT
+};
 enum { T_STANDARD, T_FLEX, T_PRIORITY, T_BATCH, T_COUNT };
 
 static const char *const comp_names[C_COUNT] = {
-    "input", "cached_input", "output", "audio_input", "audio_output"};
+    "input",        "cached_input", "output",      "audio_input",
+    "audio_output", "image_input",  "image_output"};
 static const char *const tier_names[T_COUNT] = {"standard", "flex", "priority",
                                                 "batch"};
 
@@ -114,8 +124,9 @@ price_tier(const cJSON *obj, struct price_rates *r, const char *model,
 			snprintf(err, errlen,
 			         "model \"%s\"%s%s: unknown key "
 			         "\"%s\" (known: input, cached_input, output, "
-			         "audio_input, audio_output, flex, priority, "
-			         "batch, per_second, per_character, per_image)",
+			         "audio_input, audio_output, image_input, "
+			         "image_output, flex, priority, batch, "
+			         "per_second, per_character, per_image)",
 			         model, tier ? " " : "", tier ? tier : "",
 			         it->string);
 			return -1;
@@ -438,8 +449,8 @@ price_tier_of(const struct price_entry *e, const char *service_tier)
 static uint64_t
 price_rate_of(const struct price_entry *e, int t, int c)
 {
-	static const int fallback[C_COUNT] = {C_INPUT, C_INPUT, C_OUTPUT,
-	                                      C_INPUT, C_OUTPUT};
+	static const int fallback[C_COUNT] = {
+	    C_INPUT, C_INPUT, C_OUTPUT, C_INPUT, C_OUTPUT, C_INPUT, C_OUTPUT};
 	const struct price_rates *r = &e->tier[t];
 
 	if (r->has[c])
@@ -465,7 +476,7 @@ meter_prices_cost(const struct meter_prices *p, const char *model,
 {
 	const struct price_entry *e;
 	unsigned __int128 sum;
-	uint64_t audio_in, audio_out;
+	uint64_t audio_in, audio_out, image_in, image_out;
 	int t;
 
 	if (model == NULL || (e = price_lookup(p, model)) == NULL)
@@ -476,13 +487,22 @@ meter_prices_cost(const struct meter_prices *p, const char *model,
 	    e->tier[T_STANDARD].has[C_AUDIO_IN] ? u->audio_input_tokens : 0;
 	audio_out =
 	    e->tier[T_STANDARD].has[C_AUDIO_OUT] ? u->audio_output_tokens : 0;
+	image_in =
+	    e->tier[T_STANDARD].has[C_IMAGE_IN] ? u->image_input_tokens : 0;
+	image_out =
+	    e->tier[T_STANDARD].has[C_IMAGE_OUT] ? u->image_output_tokens : 0;
 	sum = (unsigned __int128)sat_sub(
-	          sat_sub(u->input_tokens, u->cached_input_tokens), audio_in) *
+	          sat_sub(sat_sub(u->input_tokens, u->cached_input_tokens),
+	                  audio_in),
+	          image_in) *
 	      price_rate_of(e, t, C_INPUT);
+	sum += (unsigned __int128)image_in * price_rate_of(e, t, C_IMAGE_IN);
+	sum += (unsigned __int128)image_out * price_rate_of(e, t, C_IMAGE_OUT);
 	sum += (unsigned __int128)u->cached_input_tokens *
 	       price_rate_of(e, t, C_CACHED);
 	sum += (unsigned __int128)audio_in * price_rate_of(e, t, C_AUDIO_IN);
-	sum += (unsigned __int128)sat_sub(u->output_tokens, audio_out) *
+	sum += (unsigned __int128)sat_sub(sat_sub(u->output_tokens, audio_out),
+	                                  image_out) *
 	       price_rate_of(e, t, C_OUTPUT);
 	sum += (unsigned __int128)audio_out * price_rate_of(e, t, C_AUDIO_OUT);
 	/* nano-USD per 1M tokens x tokens / 1M, rounded half up. */

@@ -99,6 +99,11 @@ static const struct {
      offsetof(struct meter_usage, audio_input_tokens)},
     {"usage.completion_tokens_details.audio_tokens",
      offsetof(struct meter_usage, audio_output_tokens)},
+    /* GPT-image models (openai-wire.md §4.4) */
+    {"usage.input_tokens_details.image_tokens",
+     offsetof(struct meter_usage, image_input_tokens)},
+    {"usage.output_tokens_details.image_tokens",
+     offsetof(struct meter_usage, image_output_tokens)},
 };
 
 static int
@@ -122,6 +127,7 @@ mr_usage_value(struct mr_doc *d, const struct meter_jscan *js, int lv,
 		d->u.input_tokens = d->u.cached_input_tokens = 0;
 		d->u.output_tokens = d->u.reasoning_tokens = 0;
 		d->u.audio_input_tokens = d->u.audio_output_tokens = 0;
+		d->u.image_input_tokens = d->u.image_output_tokens = 0;
 		d->usage_obj = 1;
 		return;
 	}
@@ -224,6 +230,8 @@ mr_commit(struct meter_response *mr, int whole)
 		t->reasoning_tokens = d->u.reasoning_tokens;
 		t->audio_input_tokens = d->u.audio_input_tokens;
 		t->audio_output_tokens = d->u.audio_output_tokens;
+		t->image_input_tokens = d->u.image_input_tokens;
+		t->image_output_tokens = d->u.image_output_tokens;
 		t->has_usage = 1;
 	}
 	if (d->u.model[0] != '\0')
@@ -522,7 +530,8 @@ mr_choose(struct meter_response *mr, const struct meter_response_opts *o)
 	 * (openai-wire.md §3.3, §5). */
 	if ((!meter_endpoint_metered(o->endpoint) &&
 	     o->endpoint != METER_EP_RESPONSE_OBJECT &&
-	     o->endpoint != METER_EP_BATCHES) ||
+	     o->endpoint != METER_EP_BATCHES &&
+	     o->endpoint != METER_EP_IMAGES_GENERATIONS) ||
 	    o->status < 200 || o->status > 299)
 		return 0;
 	if (ce != NULL &&

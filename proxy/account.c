@@ -129,9 +129,9 @@ price_speech(struct proxy *px, const struct account_req *r,
 		warn_unpriced(rec->model);
 }
 
-/* Image generation with dall-e (openai-wire.md §4.4): no usage in the
- * answer; n images at the price of their size and quality.  GPT-image
- * models (billed by tokens) are not metered yet. */
+/* Image generation (openai-wire.md §4.4): dall-e answers carry no usage,
+ * so n images at the price of their size and quality; GPT-image models
+ * are billed by the text and image tokens their answer reports. */
 static void
 price_images(struct proxy *px, const struct account_req *r,
              struct store_record *rec)
@@ -144,6 +144,15 @@ price_images(struct proxy *px, const struct account_req *r,
 	rec->units = (double)r->mreq->n;
 	copy(rec->unit_kind, sizeof(rec->unit_kind), "images");
 	meter_request_image_variant(r->mreq, variant, sizeof(variant));
+	if (r->usage != NULL && r->usage->has_usage) {
+		if (r->usage->model[0] != '\0')
+			copy(rec->model, sizeof(rec->model), r->usage->model);
+		rec->input_tokens = r->usage->input_tokens;
+		rec->cached_input_tokens = r->usage->cached_input_tokens;
+		rec->output_tokens = r->usage->output_tokens;
+		price(px, r, rec, NULL);
+		return;
+	}
 	if (meter_prices_unit_cost(
 	        px->prices, model, METER_UNIT_IMAGES, variant,
 	        r->mreq->n > UINT64_MAX / 1000 ? UINT64_MAX : r->mreq->n * 1000,

@@ -920,7 +920,8 @@ async function images(ctx) {
   const logged = { images: n, size: body.size ?? null, quality: body.quality ?? null };
   if (typeof model === 'string' && model.startsWith('gpt-image')) {
     obj.usage = { total_tokens: 4300, input_tokens: 50, output_tokens: 4250,
-      input_tokens_details: { text_tokens: 10, image_tokens: 40 } };
+      input_tokens_details: { text_tokens: 10, image_tokens: 40 },
+      output_tokens_details: { image_tokens: 4250, text_tokens: 0 } };
     logged.tokens = obj.usage;
   }
   return sendJson(ctx, 200, obj, { usage: logged, model });

@@ -5,8 +5,8 @@
 // "images" and the price of their size and quality (dall-e-3 hd priced
 // apart; dall-e-2 the default model when none is named), through the
 // official openai SDK and curl; an upstream error costs nothing; a
-// GPT-image model (token-billed) is recorded at cost 0 and counted as
-// unpriced (not metered yet); a budget refuses by the image price.
+// GPT-image model is priced from the text and image tokens its answer
+// reports; a budget refuses by the image price.
 import OpenAI from 'openai';
 import { test, makeEnv, eq, assert, curl } from './lib.mjs';
 
@@ -38,14 +38,19 @@ test('images_dalle_rows_priced_per_image', async () => {
   } finally { await env.close(); }
 });
 
-test('images_gpt_image_recorded_unmetered', async () => {
+test('images_gpt_image_priced_by_tokens', async () => {
   const env = await makeEnv();
   try {
-    eq((await gen(env, { model: 'gpt-image-1', prompt: 'x' })).status, 200, 'passes');
+    const r = await gen(env, { model: 'gpt-image-1', prompt: 'x', quality: 'high' });
+    eq(r.status, 200, 'passes');
+    const u = JSON.parse(r.body).usage;
     const [row] = await env.rows(1);
-    eq([row.model, row.units, row.unit_kind, row.cost_nanousd], ['gpt-image-1', 1, 'images', 0], 'cost 0');
-    const m = await (await fetch(`${env.admin}/metrics`)).text();
-    assert(/tollgate_requests_unpriced_total 1\b/.test(m), 'counted as unpriced');
+    // gpt-image-1: text in $5, image in $10, image out $40 per 1M
+    const want = (u.input_tokens - u.input_tokens_details.image_tokens) * 5000 +
+      u.input_tokens_details.image_tokens * 10000 + u.output_tokens * 40000;
+    eq([row.model, row.units, row.unit_kind, row.input_tokens, row.output_tokens, row.cost_nanousd],
+      ['gpt-image-1', 1, 'images', 50, 4250, want], 'priced from its usage');
+    eq(env.fakeLog()[0].usage.tokens.output_tokens, row.output_tokens, 'as the upstream reported');
   } finally { await env.close(); }
 });
 

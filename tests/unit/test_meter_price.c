@@ -609,3 +609,25 @@ TEST(meter_prices_load_rejects_bad_unit_prices)
 		meter_prices_free(p);
 	}
 }
+
+TEST(meter_prices_image_tokens_priced_apart)
+{
+	struct meter_prices *p = builtin();
+	struct meter_usage u;
+	struct meter_cost c;
+
+	if (p == NULL)
+		return;
+	memset(&u, 0, sizeof(u));
+	u.input_tokens = 50; /* 10 text + 40 image */
+	u.image_input_tokens = 40;
+	u.output_tokens = 4250;
+	u.image_output_tokens = 4250;
+	CHECK(meter_prices_cost(p, "gpt-image-1", NULL, &u, &c) == 0);
+	/* $5 text in, $10 image in, $40 image out per 1M */
+	CHECK_U64(c.nanousd, 10 * 5000 + 40 * 10000 + 4250 * 40000);
+	/* a model without image rates prices them as text */
+	CHECK(meter_prices_cost(p, "gpt-4o-mini", NULL, &u, &c) == 0);
+	CHECK_U64(c.nanousd, 50 * 150 + 4250 * 600);
+	meter_prices_free(p);
+}
