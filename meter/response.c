@@ -531,7 +531,8 @@ mr_choose(struct meter_response *mr, const struct meter_response_opts *o)
 	if ((!meter_endpoint_metered(o->endpoint) &&
 	     o->endpoint != METER_EP_RESPONSE_OBJECT &&
 	     o->endpoint != METER_EP_BATCHES &&
-	     o->endpoint != METER_EP_IMAGES_GENERATIONS) ||
+	     o->endpoint != METER_EP_IMAGES_GENERATIONS &&
+	     o->endpoint != METER_EP_AUDIO_SPEECH) ||
 	    o->status < 200 || o->status > 299)
 		return 0;
 	if (ce != NULL &&

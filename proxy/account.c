@@ -109,7 +109,8 @@ price(struct proxy *px, const struct account_req *r, struct store_record *rec,
 
 /* Speech (openai-wire.md §4.3): tts-1 and tts-1-hd bill the characters
  * of the request's input, whatever happens to the audio; token-billed
- * speech models (gpt-4o-mini-tts) are not metered yet. */
+ * models (gpt-4o-mini-tts) by the usage in speech.audio.done, which only
+ * a stream_format "sse" answer has. */
 static void
 price_speech(struct proxy *px, const struct account_req *r,
              struct store_record *rec)
@@ -122,6 +123,23 @@ price_speech(struct proxy *px, const struct account_req *r,
 	                           METER_UNIT_CHARACTERS, NULL,
 	                           r->mreq->input_chars * 1000, &c) == 0) {
 		rec->cost_nanousd = c.nanousd;
+		return;
+	}
+	/* token-billed speech: speech.audio.done carries the usage */
+	if (r->usage != NULL && r->usage->has_usage) {
+		rec->input_tokens = r->usage->input_tokens;
+		rec->output_tokens = r->usage->output_tokens;
+		price(px, r, rec, NULL);
+		return;
+	}
+	/* binary audio: the audio tokens are never reported */
+	if (proxy_account_priced(px, rec->model)) {
+		rec->input_tokens = (r->mreq->input_chars + 3) / 4;
+		rec->estimated = 1;
+		copy(rec->error, sizeof(rec->error),
+		     "audio output tokens are not reported without "
+		     "stream_format sse: input estimated, output not counted");
+		price(px, r, rec, NULL);
 		return;
 	}
 	METRIC_ADD(&px->metrics, requests_unpriced, 1);

@@ -890,7 +890,8 @@ function getModel(ctx, id) {
 // POST /v1/audio/speech: binary audio with no usage (openai-wire.md §4.3),
 // 64 deterministic bytes per character, Transfer-Encoding: chunked as
 // OpenAI sends it.  The log's usage is {characters}: the code points of
-// `input`, what tts-1 bills.
+// `input`, what tts-1 bills.  stream_format "sse" sends the audio as
+// speech.audio.delta events and the token usage in speech.audio.done.
 async function speech(ctx) {
   const body = ctx.body;
   const chars = typeof body.input === 'string' ? [...body.input].length : 0;
@@ -899,6 +900,15 @@ async function speech(ctx) {
   const seed = crypto.createHash('sha256').update(`${ctx.bodySha}:speech`).digest();
   const audio = Buffer.alloc(Math.max(1, chars) * 64);
   for (let i = 0; i < audio.length; i++) audio[i] = seed[i % 32] ^ (i & 0xff);
+  if (body.stream_format === 'sse') {
+    // speech.audio.delta events, then speech.audio.done with token usage:
+    // input ceil(chars / 4), output 10 audio tokens per character
+    const usage = { input_tokens: Math.max(1, Math.ceil(chars / 4)), output_tokens: chars * 10 };
+    usage.total_tokens = usage.input_tokens + usage.output_tokens;
+    const events = splitBuffer(audio, 4096).map((b) => ({ data: sseNamed({ type: 'speech.audio.delta', audio: b.toString('base64') }) }));
+    events.push({ data: sseNamed({ type: 'speech.audio.done', usage }), usage: true });
+    return sendStream(ctx, events, { usage: { characters: chars, ...usage }, model: body.model });
+  }
   ctx.knobs.chunked = true;
   return sendBody(ctx, 200, types[body.response_format] || 'audio/mpeg', splitBuffer(audio, 4096),
     { usage: { characters: chars }, model: body.model });

@@ -5,9 +5,10 @@
 // points) of `input`, unit_kind "characters" and the per-character price
 // ($15 / $30 per 1M), counted exactly as the fake upstream counts them;
 // the binary audio reaches the client byte for byte through the official
-// openai SDK; an upstream error costs nothing; a speech model priced by
-// tokens (gpt-4o-mini-tts) is recorded at cost 0 and counted as unpriced
-// (not metered yet); a budget refuses speech by its character price.
+// openai SDK; an upstream error costs nothing; gpt-4o-mini-tts is priced
+// by the tokens of speech.audio.done with stream_format "sse", and
+// estimated from its input (flagged) without; a budget refuses speech by
+// its character price.
 import crypto from 'node:crypto';
 import OpenAI from 'openai';
 import { test, makeEnv, eq, assert, curl } from './lib.mjs';
@@ -48,15 +49,25 @@ test('speech_tts_rows_priced_per_character', async () => {
   } finally { await env.close(); }
 });
 
-test('speech_token_priced_model_recorded_unmetered', async () => {
+test('speech_token_priced_model_sse_and_binary', async () => {
   const env = await makeEnv();
   try {
-    const r = await speak(env, { model: 'gpt-4o-mini-tts', voice: 'alloy', input: 'hello there' });
-    eq(r.status, 200, 'passes');
-    const [row] = await env.rows(1);
-    eq([row.units, row.unit_kind, row.cost_nanousd], [11, 'characters', 0], 'characters recorded, cost 0');
-    const m = await (await fetch(`${env.admin}/metrics`)).text();
-    assert(/tollgate_requests_unpriced_total 1\b/.test(m), 'counted as unpriced');
+    const sse = await speak(env, { model: 'gpt-4o-mini-tts', voice: 'alloy', input: 'hello there',
+      stream_format: 'sse' });
+    eq(sse.status, 200, 'sse passes');
+    assert(sse.body.includes('speech.audio.done'), 'events reached the client');
+    const bin = await speak(env, { model: 'gpt-4o-mini-tts', voice: 'alloy', input: 'hello there' });
+    eq(bin.status, 200, 'binary passes');
+    const rows = await env.rows(2);
+    const u = env.fakeLog()[0].usage;
+    // gpt-4o-mini-tts: $0.60 text in, $12 audio out per 1M
+    eq([rows[0].input_tokens, rows[0].output_tokens, rows[0].cost_nanousd, rows[0].estimated],
+      [u.input_tokens, u.output_tokens, u.input_tokens * 600 + u.output_tokens * 12000, 0],
+      'sse: priced from speech.audio.done');
+    eq([rows[1].input_tokens, rows[1].output_tokens, rows[1].estimated], [3, 0, 1],
+      'binary: input estimated, flagged');
+    assert(/not reported/.test(rows[1].error), 'says why: ' + rows[1].error);
+    eq([rows[0].units, rows[0].unit_kind], [11, 'characters'], 'characters kept');
   } finally { await env.close(); }
 });
 
