@@ -99,6 +99,9 @@ static const struct {
      offsetof(struct meter_usage, audio_input_tokens)},
     {"usage.completion_tokens_details.audio_tokens",
      offsetof(struct meter_usage, audio_output_tokens)},
+    /* transcriptions: "input_token_details", without the s (§4.1) */
+    {"usage.input_token_details.audio_tokens",
+     offsetof(struct meter_usage, audio_input_tokens)},
     /* GPT-image models (openai-wire.md §4.4) */
     {"usage.input_tokens_details.image_tokens",
      offsetof(struct meter_usage, image_input_tokens)},
@@ -115,6 +118,35 @@ key0_is(const struct meter_jscan *js, int level, const char *want)
 	return k != NULL && n == strlen(want) && memcmp(k, want, n) == 0;
 }
 
+/* A JSON number of seconds ("9.4", "12") as ms, rounded half up; -1 for
+ * exponents, signs or more than 15 integer digits. */
+static int
+mr_seconds_ms(const struct meter_jscan_value *v, uint64_t *ms)
+{
+	uint64_t whole = 0, frac = 0;
+	size_t i = 0;
+	int fd = 0;
+
+	if (v->kind != METER_JSCAN_NUMBER || v->cut)
+		return -1;
+	for (; i < v->len && v->text[i] >= '0' && v->text[i] <= '9'; i++) {
+		if (i == 15)
+			return -1;
+		whole = whole * 10 + (uint64_t)(v->text[i] - '0');
+	}
+	if (i < v->len && v->text[i] == '.')
+		for (i++; i < v->len && v->text[i] >= '0' && v->text[i] <= '9';
+		     i++, fd++)
+			if (fd < 4)
+				frac = frac * 10 + (uint64_t)(v->text[i] - '0');
+	if (i != v->len || i == 0)
+		return -1;
+	while (fd < 4)
+		frac *= 10, fd++;
+	*ms = whole * 1000 + (frac + 5) / 10;
+	return 0;
+}
+
 static void
 mr_usage_value(struct mr_doc *d, const struct meter_jscan *js, int lv,
                const struct meter_jscan_value *v)
@@ -129,6 +161,11 @@ mr_usage_value(struct mr_doc *d, const struct meter_jscan *js, int lv,
 		d->u.audio_input_tokens = d->u.audio_output_tokens = 0;
 		d->u.image_input_tokens = d->u.image_output_tokens = 0;
 		d->usage_obj = 1;
+		return;
+	}
+	if (v->event == METER_JSCAN_SCALAR &&
+	    meter_jscan_at_from(js, lv, "usage.seconds")) {
+		mr_seconds_ms(v, &d->u.audio_ms); /* whisper-1 (§4.1) */
 		return;
 	}
 	if (v->event != METER_JSCAN_SCALAR || meter_jscan_uint(v, &n) == -1)
@@ -154,6 +191,9 @@ mr_top_value(struct mr_doc *d, const struct meter_jscan *js, int lv,
 		d->nu_sep = v->sep;
 		d->nu_end = v->end;
 	}
+	if (v->kind == METER_JSCAN_NUMBER &&
+	    meter_jscan_at_from(js, lv, "duration") && d->u.audio_ms == 0)
+		mr_seconds_ms(v, &d->u.audio_ms); /* verbose_json (§4.1) */
 	if (v->kind != METER_JSCAN_STRING)
 		return;
 	if (meter_jscan_at_from(js, lv, "model"))
@@ -244,6 +284,8 @@ mr_commit(struct meter_response *mr, int whole)
 		       sizeof(t->response_id));
 	if (d->u.status[0] != '\0')
 		memcpy(t->status, d->u.status, sizeof(t->status));
+	if (d->u.audio_ms != 0)
+		t->audio_ms = d->u.audio_ms;
 }
 
 static void
@@ -532,7 +574,9 @@ mr_choose(struct meter_response *mr, const struct meter_response_opts *o)
 	     o->endpoint != METER_EP_RESPONSE_OBJECT &&
 	     o->endpoint != METER_EP_BATCHES &&
 	     o->endpoint != METER_EP_IMAGES_GENERATIONS &&
-	     o->endpoint != METER_EP_AUDIO_SPEECH) ||
+	     o->endpoint != METER_EP_AUDIO_SPEECH &&
+	     o->endpoint != METER_EP_AUDIO_TRANSCRIPTIONS &&
+	     o->endpoint != METER_EP_AUDIO_TRANSLATIONS) ||
 	    o->status < 200 || o->status > 299)
 		return 0;
 	if (ce != NULL &&

@@ -28,6 +28,8 @@ struct meter_usage {
 	uint64_t audio_output_tokens;
 	uint64_t image_input_tokens;  /* GPT-image: input_tokens_details */
 	uint64_t image_output_tokens; /* ... and output_tokens_details */
+	uint64_t audio_ms; /* transcriptions: usage.seconds or "duration",
+	                      in ms (0 = not reported) */
 	/* Bytes of generated text seen (for estimating a cut-off stream). */
 	uint64_t output_text_bytes;
 };

@@ -798,3 +798,79 @@ TEST(meter_response_usage_before_end_and_empty_body)
 	meter_response_free(NULL);
 	free(c.out.p);
 }
+
+/* --- transcriptions (openai-wire.md §4.1) ------------------------------ */
+
+static const char whisper_json[] =
+    "{\"text\":\"Hello there.\",\"usage\":{\"type\":\"duration\","
+    "\"seconds\":9.4}}";
+static const char whisper_verbose[] =
+    "{\"task\":\"transcribe\",\"language\":\"english\",\"duration\":"
+    "12.3456,\"text\":\"Hi.\",\"segments\":[{\"id\":0,\"start\":0.0,"
+    "\"end\":12.3,\"text\":\"Hi.\"}]}";
+static const char gpt_transcribe_json[] =
+    "{\"text\":\"Hi.\",\"usage\":{\"type\":\"tokens\",\"input_tokens\":14,"
+    "\"input_token_details\":{\"text_tokens\":10,\"audio_tokens\":4},"
+    "\"output_tokens\":31,\"total_tokens\":45}}";
+static const char gpt_transcribe_sse[] =
+    "data: {\"type\":\"transcript.text.delta\",\"delta\":\"Hi\"}\n\n"
+    "data: {\"type\":\"transcript.text.done\",\"text\":\"Hi.\","
+    "\"usage\":{\"type\":\"tokens\",\"input_tokens\":14,"
+    "\"input_token_details\":{\"text_tokens\":10,\"audio_tokens\":4},"
+    "\"output_tokens\":31,\"total_tokens\":45}}\n\n";
+
+static void
+emit_cb_null(void *arg, const char *buf, size_t len)
+{
+	(void)arg;
+	(void)buf;
+	(void)len;
+}
+
+static void
+check_audio_ms(enum meter_endpoint ep, const char *ct, const char *in,
+               uint64_t want)
+{
+	struct meter_response_opts o;
+	struct meter_response *mr;
+
+	memset(&o, 0, sizeof(o));
+	o.endpoint = ep;
+	o.status = 200;
+	o.content_type = ct;
+	mr = meter_response_new(&o, emit_cb_null, NULL);
+	if (mr == NULL)
+		return;
+	meter_response_body(mr, in, strlen(in));
+	meter_response_end(mr, 1);
+	CHECK_U64(meter_response_usage(mr)->audio_ms, want);
+	meter_response_free(mr);
+}
+
+TEST(meter_response_body_transcriptions)
+{
+	static const struct want w_tokens = {NULL, NULL, NULL, 1, 14, 0,
+	                                     31,   0,    4,    0, -1, 0};
+	static const struct want w_duration = {NULL, NULL, NULL, 1, 0,  0,
+	                                       0,    0,    0,    0, -1, 0};
+
+	RUN_SAME(METER_EP_AUDIO_TRANSCRIPTIONS, 200, JSON_CT, NULL, 0, 1,
+	         gpt_transcribe_json, &w_tokens);
+	RUN_SAME(METER_EP_AUDIO_TRANSCRIPTIONS, 200, SSE_CT, NULL, 0, 1,
+	         gpt_transcribe_sse, &w_tokens);
+	RUN_SAME(METER_EP_AUDIO_TRANSCRIPTIONS, 200, JSON_CT, NULL, 0, 1,
+	         whisper_json, &w_duration);
+	check_audio_ms(METER_EP_AUDIO_TRANSCRIPTIONS, JSON_CT, whisper_json,
+	               9400);
+	check_audio_ms(METER_EP_AUDIO_TRANSLATIONS, JSON_CT, whisper_verbose,
+	               12346);
+	/* text / srt / vtt answers carry nothing to read */
+	check_audio_ms(METER_EP_AUDIO_TRANSCRIPTIONS, "text/plain",
+	               "Hello there.", 0);
+	/* exponents and signs are not taken for seconds */
+	check_audio_ms(METER_EP_AUDIO_TRANSCRIPTIONS, JSON_CT,
+	               "{\"usage\":{\"type\":\"duration\",\"seconds\":1e3}}",
+	               0);
+	check_audio_ms(METER_EP_AUDIO_TRANSCRIPTIONS, JSON_CT,
+	               "{\"usage\":{\"type\":\"duration\",\"seconds\":-2}}", 0);
+}
