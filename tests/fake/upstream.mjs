@@ -992,8 +992,86 @@ function getResponse(ctx, id) {
   return sendJson(ctx, 200, r.final, { usage: r.usage, model: r.model });
 }
 
+// POST /v1/audio/transcriptions and /translations (openai-wire.md §4.1,
+// §4.2): multipart/form-data with model, file, response_format, stream.
+// The audio's length comes from a WAV file's own header (fmt byte rate,
+// data size), else from x-fake-audio-seconds (default 1.5).
+//   whisper-1: json / verbose_json carry the seconds (transcriptions:
+//     usage {type: duration, seconds}; verbose_json: duration); text, srt
+//     and vtt carry nothing; translations never carry usage.
+//   gpt-4o*-transcribe: token usage (audio tokens = ceil(seconds x 10),
+//     text tokens ceil(prompt bytes / 4), output = words of the text), in
+//     the JSON or, with stream=true, in transcript.text.done.
+// The log's usage is {seconds, input_tokens, output_tokens}.
+const MULTIPART_ROUTES = new Set(['/v1/audio/transcriptions', '/v1/audio/translations']);
+
+async function parseMultipart(req, raw) {
+  const ct = req.headers['content-type'] || '';
+  if (!/^multipart\/form-data/i.test(ct)) return null;
+  try {
+    const form = await new Response(raw, { headers: { 'content-type': ct } }).formData();
+    const out = {};
+    for (const [k, v] of form.entries()) {
+      out[k] = typeof v === 'string' ? v : { name: v.name, type: v.type, bytes: Buffer.from(await v.arrayBuffer()) };
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+function wavSeconds(b) {
+  if (!b || b.length < 12 || b.toString('latin1', 0, 4) !== 'RIFF' || b.toString('latin1', 8, 12) !== 'WAVE') return null;
+  let off = 12, byteRate = 0;
+  while (off + 8 <= b.length) {
+    const id = b.toString('latin1', off, off + 4);
+    const size = b.readUInt32LE(off + 4);
+    if (id === 'fmt ' && off + 16 <= b.length) byteRate = b.readUInt32LE(off + 8 + 8);
+    if (id === 'data') return byteRate ? Math.min(size, b.length - off - 8) / byteRate : null;
+    off += 8 + size + (size & 1);
+  }
+  return null;
+}
+
+async function transcription(ctx) {
+  const body = ctx.body;
+  const translate = ctx.req.url.startsWith('/v1/audio/translations');
+  const file = body.file && typeof body.file === 'object' ? body.file : null;
+  if (!file) return sendError(ctx, 400, errorBody("you must provide a 'file' parameter", 'invalid_request_error', 'file'));
+  const seconds = wavSeconds(file.bytes) ?? Number(ctx.req.headers['x-fake-audio-seconds'] ?? 1.5);
+  const model = body.model;
+  const format = body.response_format || 'json';
+  const text = replyDeltas(ctx).join('');
+  const words = text.split(/\s+/).filter(Boolean).length;
+  if (model === 'whisper-1') {
+    const logged = { seconds, input_tokens: 0, output_tokens: 0 };
+    if (format === 'text' || format === 'srt' || format === 'vtt') {
+      return sendBody(ctx, 200, 'text/plain; charset=utf-8', [Buffer.from(text + '\n')], { usage: logged, model });
+    }
+    const obj = format === 'verbose_json'
+      ? { task: translate ? 'translate' : 'transcribe', language: 'english', duration: seconds, text, segments: [] }
+      : { text };
+    if (!translate) obj.usage = { type: 'duration', seconds };
+    return sendJson(ctx, 200, obj, { usage: logged, model });
+  }
+  const audio = Math.ceil(seconds * 10);
+  const prompt = typeof body.prompt === 'string' ? Math.ceil(Buffer.byteLength(body.prompt) / 4) : 0;
+  const usage = { type: 'tokens', input_tokens: audio + prompt,
+    input_token_details: { text_tokens: prompt, audio_tokens: audio }, output_tokens: words,
+    total_tokens: audio + prompt + words };
+  const logged = { seconds, input_tokens: usage.input_tokens, audio_tokens: audio, output_tokens: words };
+  if (body.stream === 'true') {
+    const events = replyDeltas(ctx).map((d) => ({ data: sseData({ type: 'transcript.text.delta', delta: d }) }));
+    events.push({ data: sseData({ type: 'transcript.text.done', text, usage }), usage: true });
+    return sendStream(ctx, events, { usage: logged, model });
+  }
+  return sendJson(ctx, 200, { text, usage }, { usage: logged, model });
+}
+
 const POST_ROUTES = {
   '/v1/audio/speech': speech,
+  '/v1/audio/transcriptions': transcription,
+  '/v1/audio/translations': transcription,
   '/v1/batches': createBatch,
   '/v1/images/generations': images,
   '/v1/chat/completions': chatCompletions,
@@ -1042,7 +1120,10 @@ async function handle(req, res) {
 
   const postHandler = req.method === 'POST' ? POST_ROUTES[pathname] : undefined;
   let parseError = false;
-  if (postHandler) {
+  if (postHandler && MULTIPART_ROUTES.has(pathname)) {
+    ctx.body = await parseMultipart(req, raw);
+    if (ctx.body === null) parseError = true;
+  } else if (postHandler) {
     try {
       const parsed = JSON.parse(raw.toString('utf8'));
       if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) ctx.body = parsed;
