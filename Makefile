@@ -35,6 +35,7 @@ LDFLAGS += -fsanitize=$(SANITIZER)
 endif
 
 METER_SRC = meter/endpoint.c meter/jscan.c meter/sse.c meter/request.c meter/limit.c \
+	    meter/multipart.c meter/audio.c \
 	    meter/response.c meter/price.c
 STORE_SRC = store/store.c
 CERTS_SRC = certs/ca.c certs/cache.c
