@@ -544,3 +544,12 @@ meter_prices_unit_cost(const struct meter_prices *p, const char *model,
 	out->tier = tier_names[T_STANDARD];
 	return 0;
 }
+
+void
+meter_price_cents_text(uint64_t nanousd, char *buf, size_t cap)
+{
+	uint64_t cents = nanousd / 10000000; /* 1 cent = 1e7 nano-USD */
+
+	snprintf(buf, cap, "%llu.%02u", (unsigned long long)(cents / 100),
+	         (unsigned)(cents % 100));
+}

@@ -73,6 +73,10 @@ int meter_prices_unit_cost(const struct meter_prices *p, const char *model,
                            enum meter_unit unit, const char *variant,
                            uint64_t milli_units, struct meter_cost *out);
 
+/* Writes nano-USD as dollars and whole cents, "4.01", rounded down (a
+ * message never shows more spent than was). */
+void meter_price_cents_text(uint64_t nanousd, char *buf, size_t cap);
+
 /* Parses "2.125" (or "2", ".5") as nano-units; -1 on anything else or
  * more than 9 fractional digits. */
 int meter_price_parse_decimal(const char *s, uint64_t *nano);

@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "meter/price.h"
 #include "proxy/alert.h"
 #include "proxy/fetch.h"
 #include "proxy/log.h"
@@ -26,7 +27,6 @@
 #define ALERT_TEXT_MAX 768   /* the "text" sentence, bytes */
 #define ALERT_ORIGIN_MAX 300 /* scheme://host[:port] for logs, bytes */
 #define ALERT_ERR_MAX 256    /* one delivery's error message, bytes */
-#define ALERT_NANO_PER_CENT 10000000ULL
 
 struct alert_url {
 	int refs; /* under proxy_alerts.mu */
@@ -130,15 +130,6 @@ alert_origin(const char *url, char *buf, size_t cap)
 
 /* Dollars and cents, cut (never rounded up: the text must not claim more
  * was spent than was). */
-static void
-alert_usd(uint64_t nanousd, char *buf, size_t cap)
-{
-	uint64_t cents = nanousd / ALERT_NANO_PER_CENT;
-
-	snprintf(buf, cap, "%" PRIu64 ".%02u", cents / 100,
-	         (unsigned)(cents % 100));
-}
-
 /* Slack reads &, < and > in "text" as markup: escape them as it asks. */
 static void
 alert_slack_escape(const char *s, char *buf, size_t cap)
@@ -173,8 +164,8 @@ alert_text(const struct proxy_alert *al, char *buf, size_t cap)
 		kind = "monthly";
 	}
 	alert_slack_escape(al->workspace, ws, sizeof(ws));
-	alert_usd(al->spent_nanousd, spent, sizeof(spent));
-	alert_usd(al->limit_nanousd, limit, sizeof(limit));
+	meter_price_cents_text(al->spent_nanousd, spent, sizeof(spent));
+	meter_price_cents_text(al->limit_nanousd, limit, sizeof(limit));
 	snprintf(buf, cap,
 	         "tollgate: workspace %s reached %u%% (%s) of its %s budget: "
 	         "$%s of $%s spent %s %s",

@@ -301,14 +301,6 @@ proxy_limiter_view(struct proxy_limiter *l, const struct proxy_limit_grant *g,
 	return v->has_requests || v->has_tokens;
 }
 
-static void
-usd_text(uint64_t nano, char *buf, size_t cap)
-{
-	snprintf(buf, cap, "$%llu.%02llu",
-	         (unsigned long long)(nano / 1000000000),
-	         (unsigned long long)(nano % 1000000000 / 10000000));
-}
-
 /* One threshold crossed: a log line, and the webhook when configured. */
 static void
 alert(struct proxy_limiter *l, const struct proxy_limiter_entry *e,
@@ -335,10 +327,10 @@ alert(struct proxy_limiter *l, const struct proxy_limiter_entry *e,
 	a.spent_nanousd = spent;
 	a.limit_nanousd = limit;
 	a.ts_ms = now_ms;
-	usd_text(spent, s, sizeof(s));
-	usd_text(limit, ltext, sizeof(ltext));
-	log_warn("workspace %s reached %u%% (%s) of its %s budget for %s: %s "
-	         "of %s spent",
+	meter_price_cents_text(spent, s, sizeof(s));
+	meter_price_cents_text(limit, ltext, sizeof(ltext));
+	log_warn("workspace %s reached %u%% (%s) of its %s budget for %s: $%s "
+	         "of $%s spent",
 	         e->name, a.threshold_pct, a.level, daily ? "daily" : "monthly",
 	         a.period, s, ltext);
 	if (l->alerts != NULL)

@@ -52,14 +52,6 @@ human_wait(int64_t ms, char *buf, size_t cap)
 		         s / 60 % 60);
 }
 
-static void
-usd(uint64_t nano, char *buf, size_t cap)
-{
-	/* cents, rounded down: "$4.99" never claims more than was spent */
-	snprintf(buf, cap, "$%" PRIu64 ".%02" PRIu64, nano / 1000000000,
-	         nano % 1000000000 / 10000000);
-}
-
 static const char *
 per(enum meter_limit_kind k)
 {
@@ -92,13 +84,13 @@ message(const struct proxy_limit_refusal *rf, const struct meter_limit_ask *ask,
 	iso_time(v->reset_ms, at, sizeof(at));
 	human_wait(v->retry_ms, wait, sizeof(wait));
 	if (v->budget) {
-		usd(v->used, a, sizeof(a));
-		usd(v->limit, b, sizeof(b));
-		usd(ask->nanousd, c, sizeof(c));
+		meter_price_cents_text(v->used, a, sizeof(a));
+		meter_price_cents_text(v->limit, b, sizeof(b));
+		meter_price_cents_text(ask->nanousd, c, sizeof(c));
 		snprintf(buf, cap,
 		         "tollgate: workspace \"%s\" cannot spend more of its "
-		         "%s (%s): %s of %s spent or reserved by requests in "
-		         "flight, and this request is estimated at %s%s; it "
+		         "%s (%s): $%s of $%s spent or reserved by requests in "
+		         "flight, and this request is estimated at $%s%s; it "
 		         "resets at %s (in %s)",
 		         rf->workspace, per(v->hit), kind, a, b, c,
 		         v->never ? ", more than the whole budget" : "", at,
