@@ -37,12 +37,14 @@ endif
 METER_SRC = meter/endpoint.c meter/jscan.c meter/sse.c meter/request.c meter/limit.c \
 	    meter/multipart.c meter/audio.c \
 	    meter/response.c meter/price.c
-STORE_SRC = store/store.c
+STORE_SRC = store/store.c store/report.c store/reconcile.c
 CERTS_SRC = certs/ca.c certs/cache.c
 PROXY_SRC = proxy/log.c proxy/config.c proxy/http.c proxy/headers.c proxy/reply.c \
 	    proxy/workspace.c proxy/upstream.c proxy/conn.c proxy/tunnel.c proxy/account.c \
 	    proxy/limiter.c proxy/throttle.c proxy/reload.c proxy/fetch.c proxy/alert.c proxy/background.c \
-	    proxy/worker.c proxy/metrics.c proxy/admin.c proxy/main.c
+	    proxy/worker.c proxy/metrics.c proxy/events.c proxy/reconciler.c \
+	    proxy/report_cli.c proxy/admin.c proxy/admin_usage.c proxy/admin_recon.c \
+	    proxy/dashboard.c proxy/main.c
 LIB_SRC = $(METER_SRC) $(STORE_SRC) $(CERTS_SRC)
 
 LLHTTP_OBJ = $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o \

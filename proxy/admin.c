@@ -1,11 +1,11 @@
 /*
  * proxy/admin.c — admin API (see admin.h).  Admin thread only.
  *
- * Serves /healthz (no auth; also proves the database readable through the
- * admin thread's read-only connection), /metrics and /api/workspaces (the
- * limiter's live state).  The rest of DESIGN.md's reporting API
- * (/api/usage/..., /api/quota/..., the dashboard) is not built yet: those
- * paths answer 404 saying so.
+ * Owns the listener, authentication and the route table.  Serves
+ * /healthz (no auth; also proves the database readable through the admin
+ * thread's read-only connection), /metrics and /api/workspaces (the
+ * limiter's live state) itself; the reports, reconciliation and the
+ * dashboard are served by the modules admin_int.h names.
  */
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -19,20 +19,12 @@
 
 #include "proxy/account.h"
 #include "proxy/admin.h"
+#include "proxy/admin_int.h"
 #include "proxy/limiter.h"
 #include "proxy/log.h"
 #include "proxy/reply.h"
 
-struct proxy_admin {
-	struct proxy *px;
-	struct store_reader *reader; /* read-only: reports never block writes */
-	struct event_base *base;
-	struct evhttp *http;
-	pthread_t thread;
-	int started;
-};
-
-static void
+void
 admin_json_error(struct evhttp_request *req, int status, const char *code,
                  const char *msg)
 {
@@ -52,7 +44,7 @@ admin_json_error(struct evhttp_request *req, int status, const char *code,
 	evbuffer_free(b);
 }
 
-static void
+void
 admin_send_json(struct evhttp_request *req, int status, struct evbuffer *b)
 {
 	evhttp_add_header(evhttp_request_get_output_headers(req),
@@ -106,8 +98,8 @@ admin_limiter_state(struct proxy_admin *ad, size_t *n)
 	return st;
 }
 
-static void
-json_usd(struct evbuffer *b, const char *key, uint64_t nano)
+void
+admin_json_usd(struct evbuffer *b, const char *key, uint64_t nano)
 {
 	evbuffer_add_printf(b, "\"%s\":%" PRIu64 ".%09" PRIu64, key,
 	                    nano / 1000000000, nano % 1000000000);
@@ -139,13 +131,13 @@ admin_workspace_json(struct evbuffer *b, const struct proxy_limiter_status *s)
 	json_limit(b, "tpm", l->tpm);
 	json_limit(b, "tpd", l->tpd);
 	if (l->daily_nanousd > 0) {
-		json_usd(b, "daily_usd", l->daily_nanousd);
+		admin_json_usd(b, "daily_usd", l->daily_nanousd);
 		evbuffer_add_printf(b, ",");
 	} else {
 		evbuffer_add_printf(b, "\"daily_usd\":null,");
 	}
 	if (l->monthly_nanousd > 0) {
-		json_usd(b, "monthly_usd", l->monthly_nanousd);
+		admin_json_usd(b, "monthly_usd", l->monthly_nanousd);
 		evbuffer_add_printf(b, ",");
 	} else {
 		evbuffer_add_printf(b, "\"monthly_usd\":null,");
@@ -159,14 +151,14 @@ admin_workspace_json(struct evbuffer *b, const struct proxy_limiter_status *s)
 	    ",\"reserved_nanousd\":%" PRIu64 ",",
 	    l->warn_pct, l->critical_pct, s->rpm, s->rpd, s->tpm, s->tpd,
 	    s->inflight, s->reserved_tokens, s->reserved_nanousd);
-	json_usd(b, "reserved_usd", s->reserved_nanousd);
+	admin_json_usd(b, "reserved_usd", s->reserved_nanousd);
 	evbuffer_add_printf(b,
 	                    ",\"spend\":{\"today_nanousd\":%" PRIu64
 	                    ",\"month_nanousd\":%" PRIu64 ",",
 	                    s->daily_spent, s->monthly_spent);
-	json_usd(b, "today_usd", s->daily_spent);
+	admin_json_usd(b, "today_usd", s->daily_spent);
 	evbuffer_add_printf(b, ",");
-	json_usd(b, "month_usd", s->monthly_spent);
+	admin_json_usd(b, "month_usd", s->monthly_spent);
 	evbuffer_add_printf(b, "},\"alert_level\":\"%s\"}",
 	                    meter_limit_level_name(lv));
 }
@@ -288,6 +280,7 @@ admin_metrics(struct proxy_admin *ad, struct evhttp_request *req)
 	    "tollgate_store_write_failures_total %" PRIu64 "\n",
 	    ss.committed, ss.queued, ss.failures);
 	admin_limiter_metrics(ad, b);
+	admin_recon_metrics(ad, b);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	                  "Content-Type", "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, "OK", b);
@@ -318,13 +311,53 @@ admin_healthz(struct proxy_admin *ad, struct evhttp_request *req)
 }
 
 static void
+admin_metrics_route(struct proxy_admin *ad, struct evhttp_request *req,
+                    const char *arg)
+{
+	(void)arg;
+	admin_metrics(ad, req);
+}
+
+static void
+admin_workspaces_route(struct proxy_admin *ad, struct evhttp_request *req,
+                       const char *arg)
+{
+	(void)arg;
+	admin_workspaces(ad, req);
+}
+
+/* Exact paths, and prefixes ending in '/' whose tail is the argument. */
+static const struct {
+	const char *path;
+	admin_handler_fn fn;
+} admin_routes[] = {
+    {"/", admin_dashboard_page},
+    {"/metrics", admin_metrics_route},
+    {"/api/workspaces", admin_workspaces_route},
+    {"/api/usage", admin_usage_rows},
+    {"/api/usage.csv", admin_usage_csv},
+    {"/api/usage/current-month", admin_usage_current_month},
+    {"/api/usage/today", admin_usage_today},
+    {"/api/usage/budget-status", admin_usage_budget_status},
+    {"/api/usage/model-comparison", admin_usage_model_comparison},
+    {"/api/usage/cost-trend", admin_usage_cost_trend},
+    {"/api/usage/cost-intelligence/", admin_usage_cost_intelligence},
+    {"/api/usage/dashboard/", admin_usage_dashboard},
+    {"/api/usage/real-vs-estimated/", admin_recon_real_vs_estimated},
+    {"/api/quota/status/", admin_usage_quota_status},
+    {"/api/reconciliation", admin_recon_reconciliation},
+    {"/api/events", admin_usage_events},
+};
+
+static void
 admin_on_request(struct evhttp_request *req, void *arg)
 {
 	struct proxy_admin *ad = arg;
 	const char *path =
 	    evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	size_t i, n;
 
-	if (path == NULL)
+	if (path == NULL || path[0] == '\0')
 		path = "/";
 	if (strcmp(path, "/healthz") == 0) {
 		admin_healthz(ad, req);
@@ -337,20 +370,22 @@ admin_on_request(struct evhttp_request *req, void *arg)
 		    "path needs Authorization: Bearer <admin_token>");
 		return;
 	}
-	if (strcmp(path, "/metrics") == 0) {
-		admin_metrics(ad, req);
-		return;
+	for (i = 0; i < sizeof(admin_routes) / sizeof(admin_routes[0]); i++) {
+		const char *rp = admin_routes[i].path;
+
+		n = strlen(rp);
+		if (strcmp(path, rp) == 0 && (n == 1 || rp[n - 1] != '/')) {
+			admin_routes[i].fn(ad, req, "");
+			return;
+		}
+		if (n > 1 && rp[n - 1] == '/' && strncmp(path, rp, n) == 0 &&
+		    path[n] != '\0' && strchr(path + n, '/') == NULL) {
+			admin_routes[i].fn(ad, req, path + n);
+			return;
+		}
 	}
-	if (strcmp(path, "/api/workspaces") == 0) {
-		admin_workspaces(ad, req);
-		return;
-	}
-	admin_json_error(
-	    req, 404, "not_found",
-	    strncmp(path, "/api/", 5) == 0 || strcmp(path, "/") == 0
-	        ? "the reporting API and dashboard are not built yet; "
-	          "/healthz, /metrics and /api/workspaces are"
-	        : "unknown admin path");
+	admin_json_error(req, 404, "not_found",
+	                 "unknown admin path (docs/admin-api.md lists them)");
 }
 
 static void *
@@ -376,6 +411,11 @@ proxy_admin_start(struct proxy *px, char *err, size_t errlen)
 	}
 	ad->px = px;
 	if ((ad->reader = store_reader_open(cfg->db, err, errlen)) == NULL) {
+		proxy_admin_stop(ad);
+		return NULL;
+	}
+	if (admin_usage_init(ad) == -1) {
+		snprintf(err, errlen, "cannot set up the admin reports");
 		proxy_admin_stop(ad);
 		return NULL;
 	}
@@ -413,6 +453,7 @@ proxy_admin_stop(struct proxy_admin *ad)
 	}
 	if (ad->http != NULL)
 		evhttp_free(ad->http);
+	admin_usage_free(ad);
 	store_reader_close(ad->reader);
 	if (ad->base != NULL)
 		event_base_free(ad->base);

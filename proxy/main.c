@@ -33,6 +33,9 @@
 #include "proxy/proxy.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
+#include "proxy/events.h"
+#include "proxy/reconciler.h"
+#include "proxy/report_cli.h"
 #include "store/store.h"
 
 #define TOLLGATE_VERSION "0.1.0"
@@ -47,8 +50,10 @@ static const char usage_text[] =
     "  tollgate check-config -c FILE\n"
     "  tollgate version\n"
     "  tollgate ca init [--dir DIR] [--force]\n"
-    "  tollgate report [...]                (not built yet)\n"
-    "  tollgate reconcile --once [-c FILE]  (not built yet)\n"
+    "  tollgate report [--db PATH] [--since YYYY-MM-DD] [--until YYYY-MM-DD]\n"
+    "                  [--by workspace,model,day,endpoint] [--format "
+    "table|csv|json]\n"
+    "  tollgate reconcile --once [-c FILE]\n"
     "\n"
     "With no -c, the embedded defaults serve: proxy on 127.0.0.1:8080, admin "
     "on\n"
@@ -518,7 +523,11 @@ teardown(struct proxy *px, struct proxy_admin *ad)
 	for (i = 0; i < px->nworkers; i++)
 		proxy_worker_free(px->workers[i]);
 	free(px->workers);
+	proxy_reconciler_stop(px->reconciler);
+	px->reconciler = NULL;
 	proxy_admin_stop(ad);
+	proxy_events_free(px->events);
+	px->events = NULL;
 	proxy_limiter_free(px->limiter);
 	px->limiter = NULL;
 	proxy_background_free(px->background);
@@ -574,8 +583,11 @@ cmd_run(const struct cli *cli)
 	    (px.upstream_ctx = proxy_upstream_ctx_new(cfg, err, sizeof(err))) ==
 	        NULL ||
 	    start_limits(&px, err, sizeof(err)) == -1 ||
+	    (px.events = proxy_events_new()) == NULL ||
 	    start_workers(&px, cfg, err, sizeof(err)) == -1 ||
-	    (ad = proxy_admin_start(&px, err, sizeof(err))) == NULL) {
+	    (ad = proxy_admin_start(&px, err, sizeof(err))) == NULL ||
+	    (px.reconciler = proxy_reconciler_start(&px, err, sizeof(err))) ==
+	        NULL) {
 		log_err("%s", err);
 		goto out;
 	}
@@ -631,9 +643,14 @@ int
 main(int argc, char **argv)
 {
 	struct cli cli;
-	int rc = parse_cli(argc, argv, &cli);
+	int rc;
 
-	if (rc != 0)
+	/* These two parse their own options. */
+	if (argc > 1 && strcmp(argv[1], "report") == 0)
+		return proxy_report_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "reconcile") == 0)
+		return proxy_reconcile_main(argc - 1, argv + 1);
+	if ((rc = parse_cli(argc, argv, &cli)) != 0)
 		return rc;
 	if (cli.verbose)
 		log_set_level(LOG_DEBUG);
@@ -653,15 +670,5 @@ main(int argc, char **argv)
 		return cmd_check_config(&cli);
 	if (strcmp(cli.cmd, "ca") == 0)
 		return cmd_ca(&cli);
-	if (strcmp(cli.cmd, "report") == 0 ||
-	    strcmp(cli.cmd, "reconcile") == 0) {
-		fprintf(
-		    stderr,
-		    "tollgate: \"%s\" is not built yet (see "
-		    "README.md, Status); meanwhile query the requests table "
-		    "with sqlite3\n",
-		    cli.cmd);
-		return 2;
-	}
 	return usage_error("unknown command \"%s\"", cli.cmd);
 }

@@ -23,6 +23,8 @@ struct certs_ca;
 struct proxy_limiter;
 struct proxy_alerts;
 struct proxy_background;
+struct proxy_events;
+struct proxy_reconciler;
 
 struct proxy {
 	pthread_mutex_t cfg_mu;
@@ -35,6 +37,8 @@ struct proxy {
 	struct proxy_limiter *limiter;
 	struct proxy_alerts *alerts;
 	struct proxy_background *background; /* pending background responses */
+	struct proxy_events *events;         /* live events for /api/events */
+	struct proxy_reconciler *reconciler; /* Usage/Costs API thread */
 	struct proxy_metrics metrics;
 	struct proxy_worker **workers;
 	int nworkers;

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "store/store.h"
+#include "store/internal.h"
 
 struct store {
 	sqlite3 *db;
@@ -31,9 +32,6 @@ struct store {
 	struct store_stats stats;
 };
 
-struct store_reader {
-	sqlite3 *db;
-};
 
 /* Migration i brings user_version from i to i + 1. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {

@@ -1,0 +1,4 @@
+/*
+ * store/report.c — NOT BUILT YET: scaffolding for the module's owner.
+ */
+#include "store/report.h"
