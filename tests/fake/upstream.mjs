@@ -107,6 +107,7 @@ import https from 'node:https';
 import zlib from 'node:zlib';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { organization } from './org.mjs';
 
 // ---------------------------------------------------------------------------
 // Command line
@@ -1160,6 +1161,10 @@ async function handle(req, res) {
       return sendError(ctx, 400, errorBody('you must provide a model parameter', 'invalid_request_error'));
     }
     return postHandler(ctx);
+  }
+  // Usage and Costs APIs (openai-wire.md §7): tests/fake/org.mjs
+  if (pathname.startsWith('/v1/organization/')) {
+    return organization(ctx, req, pathname, { sendJson, sendError, errorBody, writeLog });
   }
   if (req.method === 'GET' && pathname.startsWith('/v1/responses/')) return getResponse(ctx, pathname.slice(14));
   if (req.method === 'GET' && pathname.startsWith('/v1/batches/')) return getBatch(ctx, pathname.slice(12));
