@@ -6,7 +6,7 @@ set -u
 check=0
 [ "${1:-}" = "--check" ] && { check=1; shift; }
 set_build="gcc make pkg-config libevent-dev libssl-dev node-llhttp libcjson-dev libsqlite3-dev zlib1g-dev"
-set_test="$set_build curl sqlite3 openssl nodejs npm python3-httpx"
+set_test="$set_build curl sqlite3 openssl nodejs npm python3-httpx sox libsox-fmt-mp3 lame flac vorbis-tools chromium"
 set_bench="$set_test nginx-light wrk mitmproxy"
 set_fuzz="$set_build clang libclang-rt-14-dev"
 case "${1:-build}" in

@@ -72,6 +72,10 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE TABLE background_responses("
     " response_id TEXT PRIMARY KEY, workspace TEXT NOT NULL,"
     " created_ms INTEGER NOT NULL, metered_ms INTEGER);",
+    /* 3: duplicate-call detection (cost intelligence) */
+    "ALTER TABLE requests ADD COLUMN request_hash TEXT;"
+    "CREATE INDEX requests_hash ON requests(request_hash, ts_ms)"
+    " WHERE request_hash IS NOT NULL;",
 };
 
 static const char ins_bg_sql[] =
@@ -86,7 +90,8 @@ static const char ins_req_sql[] =
     " model, status, stream, input_tokens, cached_input_tokens,"
     " output_tokens, reasoning_tokens, units, unit_kind, cost_nanousd,"
     " estimated, price_version, upstream_request_id, limit_hit, error,"
-    " forwarded) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    " forwarded, request_hash)"
+    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 /* usage_daily counts what reached the upstream (refusals consumed
  * nothing and OpenAI never saw them). */
@@ -241,6 +246,7 @@ st_insert(struct store *st, const struct store_record *r)
 	bind_text_or_null(s, i++, r->limit_hit);
 	bind_text_or_null(s, i++, r->error);
 	sqlite3_bind_int(s, i++, r->forwarded);
+	bind_text_or_null(s, i++, r->request_hash);
 	if (sqlite3_step(s) != SQLITE_DONE || st_background(st, r) == -1)
 		return -1;
 	if (!r->forwarded)

@@ -22,7 +22,7 @@
 #define STORE_BATCH_MAX 512          /* rows per transaction */
 #define STORE_RETRY_MS 200           /* wait after a failed transaction */
 #define STORE_CLOSE_GIVE_UP_MS 10000 /* close stops retrying after this */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store_record {
 	int64_t ts_ms; /* request start, ms since the epoch */
@@ -46,6 +46,10 @@ struct store_record {
 	char upstream_request_id[96];
 	char limit_hit[16]; /* "" = NULL */
 	char error[192];    /* "" = NULL */
+	/* 16 hex digits of a hash of the request body as parsed (JSON
+	 * tokens, whitespace ignored), for duplicate-call detection;
+	 * "" = NULL (no JSON body) */
+	char request_hash[17];
 	/* Responses API background mode (table background_responses):
 	 * STORE_BG_PENDING registers response_id as created by workspace
 	 * and not metered yet; STORE_BG_METERED marks it metered. */
