@@ -18,7 +18,48 @@ struct rq_scan {
 	int escaped_key;  /* a top-level member name used an escape */
 	int root_is_object;
 	int saw_safety_id;
+	uint64_t hash; /* FNV-1a over the token stream */
 };
+
+#define RQ_FNV_OFFSET 0xcbf29ce484222325ULL
+#define RQ_FNV_PRIME 0x100000001b3ULL
+
+static void
+rq_hash(struct rq_scan *s, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = s->hash;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ b[i]) * RQ_FNV_PRIME;
+	s->hash = h;
+}
+
+/*
+ * Duplicate-call detection hashes what the body says, not how it is laid
+ * out: each event, its member name and a scalar's bytes as written, so
+ * whitespace between tokens does not change the hash (member order does).
+ */
+static void
+rq_hash_value(struct rq_scan *s, const struct meter_jscan *js,
+              const struct meter_jscan_value *v)
+{
+	int d = meter_jscan_depth(js);
+	unsigned char ev = (unsigned char)v->event;
+	size_t kn = 0;
+	const char *k;
+
+	rq_hash(s, &ev, 1);
+	if (v->event == METER_JSCAN_OBJ_END || v->event == METER_JSCAN_ARR_END)
+		return;
+	if (d >= 1 && (k = meter_jscan_key(js, d - 1, &kn)) != NULL) {
+		rq_hash(s, k, kn);
+		rq_hash(s, ":", 1);
+	}
+	if (v->event == METER_JSCAN_SCALAR)
+		rq_hash(s, s->body + v->begin, (size_t)(v->end - v->begin));
+}
 
 static int
 key_is(const char *k, size_t n, const char *want)
@@ -190,6 +231,7 @@ rq_on_value(void *arg, const struct meter_jscan *js,
 	struct meter_request *rq = s->rq;
 	int d = meter_jscan_depth(js);
 
+	rq_hash_value(s, js, v);
 	if (d >= 1 && meter_jscan_key_escaped(js, 0))
 		s->escaped_key = 1;
 	if (d == 0) {
@@ -245,6 +287,7 @@ meter_request_inspect(enum meter_endpoint ep, const char *body, size_t len,
 	memset(&s, 0, sizeof(s));
 	s.rq = out;
 	s.body = body;
+	s.hash = RQ_FNV_OFFSET;
 	if ((js = meter_jscan_new(rq_on_value, &s)) == NULL) {
 		*errstr = "out of memory";
 		*erroff = 0;
@@ -269,6 +312,7 @@ meter_request_inspect(enum meter_endpoint ep, const char *body, size_t len,
 		goto out;
 	}
 	out->is_json = 1;
+	out->body_hash = s.hash;
 	rc = 0;
 out:
 	meter_jscan_free(js);

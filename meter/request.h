@@ -42,6 +42,8 @@ struct meter_request {
 	char size[16];               /* images: "1024x1024"; "" = absent */
 	char quality[16];            /* images: "standard", "hd", ... */
 	char end_user[METER_MAX_END_USER]; /* `user` or `safety_identifier` */
+	uint64_t body_hash; /* of the JSON tokens, whitespace ignored (duplicate
+	                       calls); 0 when the body was not parsed */
 	/* where injection edits the body */
 	uint64_t root_end;     /* offset of the root object's '}' */
 	uint64_t root_members; /* members of the root object */

@@ -16,6 +16,7 @@
 #include "meter/endpoint.h"
 #include "proxy/account.h"
 #include "proxy/background.h"
+#include "proxy/events.h"
 #include "proxy/log.h"
 
 #define ACCOUNT_UNPRICED_MEMO 256 /* unpriced models warned about once */
@@ -287,6 +288,9 @@ fill(struct proxy *px, const struct account_req *r, struct store_record *rec)
 	     r->upstream_request_id);
 	copy(rec->limit_hit, sizeof(rec->limit_hit), r->limit_hit);
 	copy(rec->error, sizeof(rec->error), r->error);
+	if (r->mreq->is_json)
+		snprintf(rec->request_hash, sizeof(rec->request_hash),
+		         "%016" PRIx64, r->mreq->body_hash);
 	if (r->sent && !(r->answered && (r->status < 200 || r->status > 299))) {
 		if (r->mreq->endpoint == METER_EP_AUDIO_SPEECH) {
 			price_speech(px, r, rec);
@@ -351,6 +355,7 @@ proxy_account_finish(struct proxy *px, const struct account_req *r)
 
 	fill(px, r, &rec);
 	count(px, &rec);
+	proxy_events_publish(px->events, &rec);
 	if (r->grant != NULL)
 		proxy_limiter_settle(px->limiter, r->grant,
 		                     rec.input_tokens + rec.output_tokens,

@@ -528,3 +528,39 @@ TEST(meter_request_inspect_image_variant)
 	              &rq) == 0);
 	CHECK(strlen(rq.size) < sizeof(rq.size));
 }
+
+/* Duplicate-call detection: layout does not change the hash, content
+ * does (a value, a member name, nesting). */
+TEST(meter_request_inspect_body_hash)
+{
+	struct meter_request a, b;
+	const char *base = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":"
+	                   "\"user\",\"content\":\"hi\"}],\"n\":1}";
+	const char *spaced = "{ \"model\" : \"gpt-4o\",\n \"messages\": [ {"
+	                     "\"role\":\"user\" , \"content\":\"hi\" } ] ,"
+	                     "\"n\": 1 }";
+	const char *other[] = {
+	    "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"ho\"}],\"n\":1}",
+	    "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"hi\"}],\"n\":2}",
+	    "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
+	    "\"text\":\"hi\"}],\"n\":1}",
+	    "{\"model\":\"gpt-4o\",\"messages\":[[{\"role\":\"user\","
+	    "\"content\":\"hi\"}]],\"n\":1}",
+	    "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"hi\"}],\"n\":1.0}",
+	};
+	size_t i;
+
+	CHECK(inspect(METER_EP_CHAT, base, &a) == 0);
+	CHECK(a.body_hash != 0);
+	CHECK(inspect(METER_EP_CHAT, spaced, &b) == 0);
+	CHECK_U64(a.body_hash, b.body_hash);
+	for (i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		CHECK(inspect(METER_EP_CHAT, other[i], &b) == 0);
+		CHECK(a.body_hash != b.body_hash);
+	}
+	CHECK(inspect(METER_EP_CHAT, "", &b) == 0);
+	CHECK_U64(b.body_hash, 0);
+}
