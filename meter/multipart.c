@@ -34,22 +34,30 @@ enum mp_state {
 	MP_ERROR,
 };
 
-enum mp_sink { SINK_NONE, SINK_FIELD, SINK_FILE };
+enum mp_sink { SINK_NONE, SINK_FIELD, SINK_FILE, SINK_UPLOAD };
 
-/* The fields kept; a name ending in "[]" is an array, joined with ','. */
-static const char *const mp_field_names[] = {
-    "model",
-    "response_format",
-    "stream",
-    "timestamp_granularities[]",
+/*
+ * The fields tracked.  A name ending in "[]" is an array, joined with ',';
+ * a count-only field has its bytes counted and its text dropped (a prompt
+ * may be private and long).
+ */
+static const struct {
+	const char *name;
+	int count_only;
+} mp_fields[] = {
+    {"model", 0},   {"response_format", 0},
+    {"stream", 0},  {"timestamp_granularities[]", 0},
+    {"n", 0},       {"size", 0},
+    {"quality", 0}, {"prompt", 1},
 };
-#define MP_NFIELDS (sizeof(mp_field_names) / sizeof(mp_field_names[0]))
+#define MP_NFIELDS (sizeof(mp_fields) / sizeof(mp_fields[0]))
 
 struct mp_field {
 	char val[METER_MULTIPART_MAX_FIELD + 1];
 	size_t len;
 	int truncated;
 	unsigned count;
+	uint64_t bytes; /* of every value, kept or not */
 };
 
 struct meter_multipart {
@@ -64,9 +72,13 @@ struct meter_multipart {
 	size_t padding;
 	unsigned parts;
 	int done;
+	int started; /* a byte was fed */
+	/* part names whose first one with a filename is "the file" */
+	char file_names[METER_MULTIPART_MAX_FILE_NAMES + 1];
 	/* the part in progress */
 	enum mp_sink sink;
 	struct mp_field *field;
+	int keep; /* SINK_FIELD: append to field->val */
 	char hdr[METER_MULTIPART_MAX_HEADER];
 	size_t hdrlen;
 	/* results */
@@ -76,6 +88,8 @@ struct meter_multipart {
 	char file_name[METER_MULTIPART_MAX_FILENAME + 1];
 	char file_type[METER_MULTIPART_MAX_FILE_TYPE + 1];
 	uint64_t file_bytes;
+	unsigned upload_parts;
+	uint64_t upload_bytes;
 };
 
 /* --- header values (RFC 7231 §3.1.1.1 parameters, RFC 7578 §4.2) ----- */
@@ -229,6 +243,7 @@ meter_multipart_new(const char *content_type, meter_multipart_file_fn on_file,
 	}
 	mp->on_file = on_file;
 	mp->arg = arg;
+	strcpy(mp->file_names, "file");
 	mp->state = MP_DATA;
 	mp->match = 2; /* the body may open with the boundary: see above */
 	return mp;
@@ -250,11 +265,25 @@ mp_fail(struct meter_multipart *mp, const char *why)
 
 /* --- part bodies ------------------------------------------------------ */
 
+/* Appends n bytes to a kept value, cutting at the limit. */
+static void
+mp_field_put(struct mp_field *f, const char *p, size_t n)
+{
+	size_t room = METER_MULTIPART_MAX_FIELD - f->len;
+
+	if (n > room) {
+		n = room;
+		f->truncated = 1;
+	}
+	memcpy(f->val + f->len, p, n);
+	f->len += n;
+	f->val[f->len] = '\0';
+}
+
 static void
 mp_sink(struct meter_multipart *mp, const char *p, size_t n)
 {
 	struct mp_field *f = mp->field;
-	size_t room;
 
 	if (n == 0)
 		return;
@@ -262,19 +291,18 @@ mp_sink(struct meter_multipart *mp, const char *p, size_t n)
 	case SINK_NONE:
 		break;
 	case SINK_FIELD:
-		room = METER_MULTIPART_MAX_FIELD - f->len;
-		if (n > room) {
-			n = room;
-			f->truncated = 1;
-		}
-		memcpy(f->val + f->len, p, n);
-		f->len += n;
-		f->val[f->len] = '\0';
+		f->bytes += n;
+		if (mp->keep)
+			mp_field_put(f, p, n);
 		break;
 	case SINK_FILE:
 		mp->file_bytes += n;
+		mp->upload_bytes += n;
 		if (mp->on_file != NULL)
 			mp->on_file(mp->arg, p, n);
+		break;
+	case SINK_UPLOAD:
+		mp->upload_bytes += n;
 		break;
 	}
 }
@@ -323,9 +351,29 @@ mp_field_index(const char *name)
 	size_t i;
 
 	for (i = 0; i < MP_NFIELDS; i++)
-		if (strcmp(name, mp_field_names[i]) == 0)
+		if (strcmp(name, mp_fields[i].name) == 0)
 			return (int)i;
 	return -1;
+}
+
+/* Whether name is one of the comma-separated file part names. */
+static int
+mp_is_file_name(const struct meter_multipart *mp, const char *name)
+{
+	const char *s = mp->file_names;
+	size_t n = strlen(name);
+
+	while (*s != '\0') {
+		const char *comma = strchr(s, ',');
+		size_t len = comma != NULL ? (size_t)(comma - s) : strlen(s);
+
+		if (len == n && memcmp(s, name, n) == 0)
+			return 1;
+		s += len;
+		if (*s == ',')
+			s++;
+	}
+	return 0;
 }
 
 struct mp_part {
@@ -400,6 +448,24 @@ mp_header_line(struct mp_part *pt, const char *line, size_t len)
 		mp_copy_cut(pt->type, sizeof(pt->type), v, (size_t)(end - v));
 }
 
+/*
+ * A part with a filename: an upload, never a field.  Every one is counted;
+ * the first whose name is a file name is "the file" and reaches on_file.
+ */
+static void
+mp_file_begin(struct meter_multipart *mp, const struct mp_part *pt)
+{
+	mp->upload_parts++;
+	mp->sink = SINK_UPLOAD;
+	if (!pt->has_name || pt->name_cut || !mp_is_file_name(mp, pt->name) ||
+	    mp->file_parts++ > 0)
+		return;
+	mp->has_file = 1;
+	memcpy(mp->file_name, pt->filename, sizeof(mp->file_name));
+	memcpy(mp->file_type, pt->type, sizeof(mp->file_type));
+	mp->sink = SINK_FILE;
+}
+
 /* The headers are complete: choose where this part's body goes. */
 static void
 mp_part_begin(struct meter_multipart *mp)
@@ -418,31 +484,26 @@ mp_part_begin(struct meter_multipart *mp)
 	}
 	mp->sink = SINK_NONE;
 	mp->field = NULL;
-	if (!pt.has_name || pt.name_cut)
-		return;
+	mp->keep = 0;
 	if (pt.has_filename) {
-		if (strcmp(pt.name, "file") != 0 || mp->file_parts++ > 0)
-			return;
-		mp->has_file = 1;
-		memcpy(mp->file_name, pt.filename, sizeof(mp->file_name));
-		memcpy(mp->file_type, pt.type, sizeof(mp->file_type));
-		mp->sink = SINK_FILE;
+		mp_file_begin(mp, &pt);
 		return;
 	}
+	if (!pt.has_name || pt.name_cut)
+		return;
 	idx = mp_field_index(pt.name);
 	if (idx == -1)
 		return;
 	mp->field = &mp->fields[idx];
-	if (mp->field->count++ > 0) {
-		size_t nlen = strlen(mp_field_names[idx]);
-
-		if (mp_field_names[idx][nlen - 1] != ']')
-			return; /* a repeated scalar keeps its first value */
-		mp->sink = SINK_FIELD;
-		mp_sink(mp, ",", 1);
-		return;
-	}
 	mp->sink = SINK_FIELD;
+	if (mp->field->count++ > 0 && !mp_fields[idx].count_only) {
+		size_t nlen = strlen(mp_fields[idx].name);
+
+		if (mp_fields[idx].name[nlen - 1] != ']')
+			return; /* a repeated scalar keeps its first value */
+		mp_field_put(mp->field, ",", 1);
+	}
+	mp->keep = !mp_fields[idx].count_only;
 }
 
 /*
@@ -507,6 +568,7 @@ mp_next_part(struct meter_multipart *mp)
 		return mp_fail(mp, "too many parts");
 	mp->sink = SINK_NONE;
 	mp->field = NULL;
+	mp->keep = 0;
 	mp->hdrlen = 0;
 	mp->state = MP_HDR_LINE_START;
 	return 0;
@@ -576,6 +638,8 @@ meter_multipart_feed(struct meter_multipart *mp, const char *p, size_t n)
 {
 	size_t i = 0;
 
+	if (n > 0)
+		mp->started = 1;
 	while (i < n) {
 		int r;
 
@@ -629,7 +693,8 @@ meter_multipart_field_ex(const struct meter_multipart *mp, const char *name,
 	int idx = mp_field_index(name);
 	const struct mp_field *f;
 
-	if (idx == -1 || mp->fields[idx].count == 0)
+	if (idx == -1 || mp->fields[idx].count == 0 ||
+	    mp_fields[idx].count_only)
 		return NULL;
 	f = &mp->fields[idx];
 	if (truncated != NULL)
@@ -643,6 +708,43 @@ const char *
 meter_multipart_field(const struct meter_multipart *mp, const char *name)
 {
 	return meter_multipart_field_ex(mp, name, NULL, NULL);
+}
+
+unsigned
+meter_multipart_field_count(const struct meter_multipart *mp, const char *name)
+{
+	int idx = mp_field_index(name);
+
+	return idx == -1 ? 0 : mp->fields[idx].count;
+}
+
+uint64_t
+meter_multipart_field_bytes(const struct meter_multipart *mp, const char *name)
+{
+	int idx = mp_field_index(name);
+
+	return idx == -1 ? 0 : mp->fields[idx].bytes;
+}
+
+int
+meter_multipart_set_file_names(struct meter_multipart *mp, const char *names)
+{
+	if (mp->started || strlen(names) > METER_MULTIPART_MAX_FILE_NAMES)
+		return -1;
+	strcpy(mp->file_names, names);
+	return 0;
+}
+
+unsigned
+meter_multipart_upload_parts(const struct meter_multipart *mp)
+{
+	return mp->upload_parts;
+}
+
+uint64_t
+meter_multipart_upload_bytes(const struct meter_multipart *mp)
+{
+	return mp->upload_bytes;
 }
 
 int

@@ -26,6 +26,7 @@
 
 struct mrec {
 	const char *ct;
+	const char *names; /* for meter_multipart_set_file_names, or NULL */
 	struct meter_multipart *mp;
 	struct sbuf file; /* bytes handed to on_file */
 	int rc;           /* -1 once any feed failed */
@@ -51,6 +52,9 @@ mrec_reset(void *arg)
 	meter_multipart_free(r->mp);
 	r->mp = meter_multipart_new(r->ct, on_file, r, &err);
 	if (r->mp == NULL)
+		abort();
+	if (r->names != NULL &&
+	    meter_multipart_set_file_names(r->mp, r->names) == -1)
 		abort();
 	sb_clear(&r->file);
 	r->rc = 0;
@@ -117,6 +121,20 @@ summary(struct mrec *r, struct sbuf *b)
 	field(b, mp, "response_format");
 	field(b, mp, "stream");
 	field(b, mp, "timestamp_granularities[]");
+	field(b, mp, "n");
+	field(b, mp, "size");
+	field(b, mp, "quality");
+	if (meter_multipart_field(mp, "prompt") != NULL)
+		sb_printf(b, " PROMPT KEPT");
+	if (meter_multipart_field_count(mp, "prompt") > 0)
+		sb_printf(b, " prompt=%ux%llub",
+		          meter_multipart_field_count(mp, "prompt"),
+		          (unsigned long long)meter_multipart_field_bytes(
+		              mp, "prompt"));
+	if (meter_multipart_upload_parts(mp) > 0)
+		sb_printf(b, " uploads=%u/%llub",
+		          meter_multipart_upload_parts(mp),
+		          (unsigned long long)meter_multipart_upload_bytes(mp));
 	if (meter_multipart_has_file(mp)) {
 		sb_printf(b, " file=[%s] type=[%s] bytes=%llu",
 		          meter_multipart_file_name(mp),
@@ -145,14 +163,17 @@ mrec_check(void *arg, const char *run)
 	free(got.p);
 }
 
-/* Whole, every split, byte by byte: all must summarise as `want`. */
+/* Whole, every split, byte by byte: all must summarise as `want`; names
+ * (may be NULL) are the file part names. */
 static void
-run_mp(const char *ct, const char *in, size_t len, const char *want)
+run_mp_names(const char *ct, const char *names, const char *in, size_t len,
+             const char *want)
 {
 	struct mrec r;
 
 	memset(&r, 0, sizeof(r));
 	r.ct = ct;
+	r.names = names;
 	r.want = want;
 	mrec_reset(&r);
 	mrec_feed(&r, in, len);
@@ -162,7 +183,15 @@ run_mp(const char *ct, const char *in, size_t len, const char *want)
 	free(r.file.p);
 }
 
+static void
+run_mp(const char *ct, const char *in, size_t len, const char *want)
+{
+	run_mp_names(ct, NULL, in, len, want);
+}
+
 #define RUN(ct, lit, want) run_mp(ct, lit, sizeof(lit) - 1, want)
+#define RUN_NAMES(ct, names, lit, want)                                        \
+	run_mp_names(ct, names, lit, sizeof(lit) - 1, want)
 
 /* What the OpenAI SDKs send: fields, then the file. */
 TEST(meter_multipart_basic)
@@ -189,7 +218,8 @@ TEST(meter_multipart_basic)
 	    "\r\n"
 	    "--XyZ--\r\n",
 	    "rc=0 end=0 parts=4 done=1 model=[whisper-1] "
-	    "response_format=[verbose_json] file=[a.wav] type=[audio/wav] "
+	    "response_format=[verbose_json] prompt=1x8b uploads=1/11b "
+	    "file=[a.wav] type=[audio/wav] "
 	    "bytes=11 data=RIFF\\x00\\x01\\r\\n\\r\\n\\r");
 }
 
@@ -206,7 +236,7 @@ TEST(meter_multipart_boundary_like_data)
 	    "\r\n--Xy\r\n" /* partial, then a new partial */
 	    "\r\r\n-\r\n--X"
 	    "\r\n--XyZ--\r\n",
-	    "rc=0 end=0 parts=1 done=1 file=[x] type=[] bytes=41 "
+	    "rc=0 end=0 parts=1 done=1 uploads=1/41b file=[x] type=[] bytes=41 "
 	    "data=--XyZ\\r\\n\\r\\n--XyZa\\r\\n--XyZ-b\\r\\n--Xy\\r\\n"
 	    "\\r\\r\\n-\\r\\n--X");
 }
@@ -240,7 +270,7 @@ TEST(meter_multipart_headers)
 	    "\r\n"
 	    "true"
 	    "\r\n--a b'()+_,-./:=?--",
-	    "rc=0 end=0 parts=2 done=1 stream=[true] "
+	    "rc=0 end=0 parts=2 done=1 stream=[true] uploads=1/3b "
 	    "file=[my \"song\"; 1.mp3] type=[Audio/MPEG] bytes=3 data=ID3");
 }
 
@@ -277,7 +307,8 @@ TEST(meter_multipart_repeats)
 	    "filename=\"2\"\r\n\r\n"
 	    "second\r\n--XyZ--",
 	    "rc=0 end=0 parts=10 done=1 model=[whisper-1]x2 "
-	    "timestamp_granularities[]=[word,segment]x2 file=[] type=[] "
+	    "timestamp_granularities[]=[word,segment]x2 uploads=4/20b "
+	    "file=[] type=[] "
 	    "bytes=5 fileparts=2 data=first");
 }
 
@@ -311,7 +342,8 @@ TEST(meter_multipart_empty_parts)
 	    "Content-Disposition: form-data; name=\"file\"; "
 	    "filename=\"e.wav\"\r\n\r\n"
 	    "\r\n--XyZ--",
-	    "rc=0 end=0 parts=2 done=1 stream=[] file=[e.wav] type=[] "
+	    "rc=0 end=0 parts=2 done=1 stream=[] uploads=1/0b file=[e.wav] "
+	    "type=[] "
 	    "bytes=0 data=");
 }
 
@@ -323,7 +355,7 @@ TEST(meter_multipart_truncated)
 	    "filename=\"a\"\r\n\r\n"
 	    "abc\r\n--XyZ-",
 	    "rc=0 end=-1 err=truncated: no closing boundary parts=1 done=0 "
-	    "file=[a] type=[] bytes=3 data=abc");
+	    "uploads=1/3b file=[a] type=[] bytes=3 data=abc");
 	RUN(CT, "",
 	    "rc=0 end=-1 err=truncated: no closing boundary parts=0 "
 	    "done=0");
@@ -487,4 +519,142 @@ TEST(meter_multipart_new_boundary)
 	check_ct("application/json", "content type is not multipart/form-data");
 	check_ct("", "content type is not multipart/form-data");
 	check_ct(NULL, "no content type");
+}
+
+/* /v1/images/edits: the image fields are kept, the prompt only counted,
+ * every image and the mask counted; the first image[] is the file. */
+TEST(meter_multipart_image_edits)
+{
+	RUN_NAMES(CT, "image,image[]",
+	          "--XyZ\r\n"
+	          "Content-Disposition: form-data; name=\"image[]\"; "
+	          "filename=\"a.png\"\r\n"
+	          "Content-Type: image/png\r\n\r\n"
+	          "\x89PNG\r\n\x1a\n"
+	          "\r\n--XyZ\r\n"
+	          "Content-Disposition: form-data; name=\"image[]\"; "
+	          "filename=\"b.png\"\r\n\r\n"
+	          "PNG2\r\n"
+	          "\r\n--XyZ\r\n"
+	          "Content-Disposition: form-data; name=\"mask\"; "
+	          "filename=\"m.png\"\r\n\r\n"
+	          "mask"
+	          "\r\n--XyZ\r\n"
+	          "Content-Disposition: form-data; name=\"prompt\"\r\n\r\n"
+	          "A cat \"--XyZ\" in a hat\r\n"
+	          "\r\n--XyZ\r\n"
+	          "Content-Disposition: form-data; name=\"model\"\r\n\r\n"
+	          "gpt-image-1"
+	          "\r\n--XyZ\r\n"
+	          "Content-Disposition: form-data; name=\"n\"\r\n\r\n"
+	          "3"
+	          "\r\n--XyZ\r\n"
+	          "Content-Disposition: form-data; name=\"size\"\r\n\r\n"
+	          "1024x1536"
+	          "\r\n--XyZ\r\n"
+	          "Content-Disposition: form-data; name=\"quality\"\r\n\r\n"
+	          "high"
+	          "\r\n--XyZ\r\n"
+	          "Content-Disposition: form-data; name=\"response_format\""
+	          "\r\n\r\n"
+	          "b64_json"
+	          "\r\n--XyZ--\r\n",
+	          "rc=0 end=0 parts=9 done=1 model=[gpt-image-1] "
+	          "response_format=[b64_json] n=[3] size=[1024x1536] "
+	          "quality=[high] prompt=1x24b uploads=3/18b file=[a.png] "
+	          "type=[image/png] bytes=8 fileparts=2 "
+	          "data=\\x89PNG\\r\\n\\x1a\\n");
+}
+
+/* /v1/images/variations: one image; no callback wanted ("" = none). */
+TEST(meter_multipart_image_variations)
+{
+	static const char body[] =
+	    "--XyZ\r\n"
+	    "Content-Disposition: form-data; name=\"image\"; "
+	    "filename=\"v.png\"\r\n\r\n"
+	    "PNGDATA"
+	    "\r\n--XyZ\r\n"
+	    "Content-Disposition: form-data; name=\"model\"\r\n\r\n"
+	    "dall-e-2"
+	    "\r\n--XyZ\r\n"
+	    "Content-Disposition: form-data; name=\"n\"\r\n\r\n"
+	    "2"
+	    "\r\n--XyZ\r\n"
+	    "Content-Disposition: form-data; name=\"size\"\r\n\r\n"
+	    "256x256"
+	    "\r\n--XyZ--";
+
+	RUN_NAMES(CT, "image", body,
+	          "rc=0 end=0 parts=4 done=1 model=[dall-e-2] n=[2] "
+	          "size=[256x256] uploads=1/7b file=[v.png] type=[] bytes=7 "
+	          "data=PNGDATA");
+	RUN_NAMES(CT, "", body,
+	          "rc=0 end=0 parts=4 done=1 model=[dall-e-2] n=[2] "
+	          "size=[256x256] uploads=1/7b");
+	/* the default name "file" matches nothing here either */
+	RUN(CT, body,
+	    "rc=0 end=0 parts=4 done=1 model=[dall-e-2] n=[2] "
+	    "size=[256x256] uploads=1/7b");
+}
+
+/* Repeats of the image fields; a long prompt is counted past the field
+ * limit; a prompt or n with a filename is an upload; names are exact. */
+TEST(meter_multipart_image_fields_repeated)
+{
+	struct sbuf in = {0};
+	int i;
+
+	sb_printf(&in, "--XyZ\r\nContent-Disposition: form-data; "
+	               "name=prompt\r\n\r\n");
+	for (i = 0; i < 3 * METER_MULTIPART_MAX_FIELD; i++)
+		sb_add(&in, "p", 1);
+	sb_printf(&in, "\r\n--XyZ\r\nContent-Disposition: form-data; "
+	               "name=prompt\r\n\r\nsecond");
+	sb_printf(&in, "\r\n--XyZ\r\nContent-Disposition: form-data; "
+	               "name=prompt; filename=p.txt\r\n\r\nfile");
+	sb_printf(&in, "\r\n--XyZ\r\nContent-Disposition: form-data; "
+	               "name=n\r\n\r\n 4");
+	sb_printf(&in, "\r\n--XyZ\r\nContent-Disposition: form-data; "
+	               "name=n\r\n\r\n10");
+	sb_printf(&in, "\r\n--XyZ\r\nContent-Disposition: form-data; "
+	               "name=n; filename=n\r\n\r\n99");
+	sb_printf(&in, "\r\n--XyZ\r\nContent-Disposition: form-data; "
+	               "name=N\r\n\r\n7");
+	sb_printf(&in, "\r\n--XyZ\r\nContent-Disposition: form-data; "
+	               "name=Quality\r\n\r\nlow");
+	sb_printf(&in, "\r\n--XyZ--");
+	run_mp(CT, in.p, in.len,
+	       "rc=0 end=0 parts=8 done=1 n=[ 4]x2 prompt=2x774b "
+	       "uploads=2/6b");
+	free(in.p);
+}
+
+TEST(meter_multipart_set_file_names_contract)
+{
+	const char *err = NULL;
+	struct meter_multipart *mp = meter_multipart_new(CT, NULL, NULL, &err);
+	char longer[METER_MULTIPART_MAX_FILE_NAMES + 2];
+	const char *rest = "-XyZ\r\nContent-Disposition: form-data; name=file; "
+	                   "filename=f\r\n\r\nabc\r\n--XyZ--";
+
+	CHECK(mp != NULL);
+	memset(longer, 'a', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	CHECK(meter_multipart_set_file_names(mp, longer) == -1);
+	longer[sizeof(longer) - 2] = '\0'; /* exactly the limit */
+	CHECK(meter_multipart_set_file_names(mp, longer) == 0);
+	CHECK(meter_multipart_set_file_names(mp, "image,,image[]") == 0);
+	CHECK(meter_multipart_feed(mp, "", 0) == 0); /* nothing fed yet */
+	CHECK(meter_multipart_set_file_names(mp, "file") == 0);
+	CHECK(meter_multipart_feed(mp, "-", 1) == 0);
+	CHECK(meter_multipart_set_file_names(mp, "image") == -1);
+	CHECK(meter_multipart_feed(mp, rest, strlen(rest)) == 0);
+	CHECK(meter_multipart_end(mp) == 0);
+	CHECK(meter_multipart_has_file(mp));
+	CHECK_U64(meter_multipart_file_bytes(mp), 3);
+	CHECK_U64(meter_multipart_field_count(mp, "prompt"), 0);
+	CHECK_U64(meter_multipart_field_bytes(mp, "nope"), 0);
+	CHECK_U64(meter_multipart_field_count(mp, "nope"), 0);
+	meter_multipart_free(mp);
 }
