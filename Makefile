@@ -35,7 +35,7 @@ LDFLAGS += -fsanitize=$(SANITIZER)
 endif
 
 METER_SRC = meter/endpoint.c meter/jscan.c meter/sse.c meter/request.c meter/limit.c \
-	    meter/multipart.c meter/audio.c \
+	    meter/multipart.c meter/audio.c meter/upload.c \
 	    meter/response.c meter/price.c
 STORE_SRC = store/store.c store/report.c store/reconcile.c
 CERTS_SRC = certs/ca.c certs/cache.c
@@ -50,7 +50,7 @@ LIB_SRC = $(METER_SRC) $(STORE_SRC) $(CERTS_SRC)
 LLHTTP_OBJ = $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o \
 	     $(BUILD)/llhttp/llhttp.o
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/meter/prices_blob.o
-PROXY_OBJ = $(PROXY_SRC:%.c=$(BUILD)/%.o)
+PROXY_OBJ = $(PROXY_SRC:%.c=$(BUILD)/%.o) $(BUILD)/proxy/dashboard_blob.o
 
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/unit/main.o \
@@ -71,6 +71,10 @@ $(BUILD)/%.o: %.c $(wildcard */*.h) | deps-quiet
 $(BUILD)/meter/prices_blob.o: meter/prices_blob.S meter/prices.json
 	@mkdir -p $(dir $@)
 	$(CC) -c -o $@ meter/prices_blob.S
+
+$(BUILD)/proxy/dashboard_blob.o: proxy/dashboard_blob.S proxy/dashboard.html
+	@mkdir -p $(dir $@)
+	$(CC) -c -o $@ proxy/dashboard_blob.S
 
 # llhttp is generated C; compile it as-is with its own (quieter) flags.
 # The sources hold a lenient and a strict parser: DESIGN.md wants strict

@@ -137,5 +137,6 @@ int
 meter_endpoint_inspected(enum meter_endpoint ep)
 {
 	return meter_endpoint_metered(ep) || ep == METER_EP_AUDIO_SPEECH ||
-	       ep == METER_EP_IMAGES_GENERATIONS;
+	       ep == METER_EP_IMAGES_GENERATIONS ||
+	       ep == METER_EP_IMAGES_EDITS; /* edits may be JSON (2026) */
 }

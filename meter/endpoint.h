@@ -49,7 +49,8 @@ int meter_endpoint_metered(enum meter_endpoint ep);
 
 /* Is the request body read for metering (JSON): the metered endpoints,
  * and those priced from their request: speech (characters of "input")
- * and image generation (model, size, quality, n). */
+ * and image generation and edits (model, size, quality, n).  Multipart
+ * bodies are read by meter/upload instead. */
 int meter_endpoint_inspected(enum meter_endpoint ep);
 
 #endif

@@ -599,6 +599,76 @@ sat_mul(uint64_t a, uint64_t b)
 	return a * b;
 }
 
+/*
+ * Output image tokens of one GPT-image picture by quality and size
+ * (OpenAI's image-generation guide: 1024x1024 low 272, medium 1056, high
+ * 4160; the tall and wide sizes about 1.5 times that).  "auto" and
+ * anything unknown reserve as high, so a budget is never under-reserved.
+ */
+static uint64_t
+gpt_image_tokens(const struct meter_request *rq)
+{
+	int big = rq->size[0] != '\0' && strcmp(rq->size, "1024x1024") != 0;
+
+	if (strcmp(rq->quality, "low") == 0)
+		return big ? 408 : 272;
+	if (strcmp(rq->quality, "medium") == 0)
+		return big ? 1584 : 1056;
+	return big ? 6240 : 4160;
+}
+
+static void
+ask_images(const struct meter_prices *p, const struct meter_request *rq,
+           struct meter_limit_ask *ask)
+{
+	struct meter_usage u;
+	struct meter_cost c;
+	char variant[40];
+	const char *model = meter_request_image_model(rq);
+
+	meter_request_image_variant(rq, variant, sizeof(variant));
+	if (meter_prices_unit_cost(p, model, METER_UNIT_IMAGES, variant,
+	                           sat_mul(rq->n, 1000), &c) == 0) {
+		ask->nanousd = c.nanousd;
+		return;
+	}
+	/* GPT-image models are billed by tokens known only afterwards */
+	memset(&u, 0, sizeof(u));
+	u.input_tokens = meter_request_estimate_input(rq);
+	u.output_tokens = sat_mul(gpt_image_tokens(rq), rq->n > 0 ? rq->n : 1);
+	u.image_output_tokens = u.output_tokens;
+	ask->tokens = u.input_tokens + u.output_tokens;
+	if (meter_prices_cost(p, model, NULL, &u, &c) == 0)
+		ask->nanousd = c.nanousd;
+}
+
+/* Transcriptions and translations: whisper-1 by the seconds the upload's
+ * header gave (else its size at 128 kbit/s); token-billed models by about
+ * 1000 audio tokens a minute plus the default output. */
+static void
+ask_audio(const struct meter_prices *p, const struct meter_request *rq,
+          uint64_t default_output, struct meter_limit_ask *ask)
+{
+	struct meter_usage u;
+	struct meter_cost c;
+	uint64_t ms = rq->audio_ms > 0
+	                  ? rq->audio_ms
+	                  : sat_mul(rq->audio_bytes, 8000) / 128000;
+
+	if (meter_prices_unit_cost(p, rq->model, METER_UNIT_SECONDS, NULL, ms,
+	                           &c) == 0) {
+		ask->nanousd = c.nanousd;
+		return;
+	}
+	memset(&u, 0, sizeof(u));
+	u.audio_input_tokens = ms / 60;
+	u.input_tokens = u.audio_input_tokens;
+	u.output_tokens = default_output;
+	ask->tokens = u.input_tokens + u.output_tokens;
+	if (meter_prices_cost(p, rq->model, NULL, &u, &c) == 0)
+		ask->nanousd = c.nanousd;
+}
+
 void
 meter_limit_ask_for(const struct meter_prices *p,
                     const struct meter_request *rq, uint64_t default_output,
@@ -617,14 +687,15 @@ meter_limit_ask_for(const struct meter_prices *p,
 			ask->nanousd = c.nanousd;
 		return;
 	}
-	if (rq->endpoint == METER_EP_IMAGES_GENERATIONS) {
-		char variant[40];
-
-		meter_request_image_variant(rq, variant, sizeof(variant));
-		if (meter_prices_unit_cost(p, meter_request_image_model(rq),
-		                           METER_UNIT_IMAGES, variant,
-		                           sat_mul(rq->n, 1000), &c) == 0)
-			ask->nanousd = c.nanousd;
+	if (rq->endpoint == METER_EP_IMAGES_GENERATIONS ||
+	    rq->endpoint == METER_EP_IMAGES_EDITS ||
+	    rq->endpoint == METER_EP_IMAGES_VARIATIONS) {
+		ask_images(p, rq, ask);
+		return;
+	}
+	if (rq->endpoint == METER_EP_AUDIO_TRANSCRIPTIONS ||
+	    rq->endpoint == METER_EP_AUDIO_TRANSLATIONS) {
+		ask_audio(p, rq, default_output, ask);
 		return;
 	}
 	if (!meter_endpoint_metered(rq->endpoint))

@@ -42,6 +42,14 @@ struct meter_request {
 	char size[16];               /* images: "1024x1024"; "" = absent */
 	char quality[16];            /* images: "standard", "hd", ... */
 	char end_user[METER_MAX_END_USER]; /* `user` or `safety_identifier` */
+	/* multipart uploads (meter/upload.h): transcriptions, translations,
+	 * image edits and variations */
+	int multipart;            /* the body was read as multipart */
+	char response_format[16]; /* "json", "text", "verbose_json", ... */
+	uint64_t audio_ms;        /* the audio's length from its container
+	                             header; 0 = unknown */
+	int audio_estimated;      /* audio_ms derived from a bitrate */
+	uint64_t audio_bytes;     /* bytes of the uploaded file */
 	uint64_t body_hash; /* of the JSON tokens, whitespace ignored (duplicate
 	                       calls); 0 when the body was not parsed */
 	/* where injection edits the body */

@@ -20,6 +20,13 @@
 #include "proxy/log.h"
 
 #define ACCOUNT_UNPRICED_MEMO 256 /* unpriced models warned about once */
+/* An upload whose length cannot be read is guessed at this bitrate (bits
+ * per second): 128 kbit/s, a common MP3 rate, errs toward more seconds
+ * for the low-bitrate speech recordings transcription usually gets. */
+#define ACCOUNT_AUDIO_GUESS_BPS 128000
+/* gpt-4o-transcribe: $0.006 a minute at $6 per 1M audio tokens is 1000
+ * audio tokens a minute (openai-wire.md §8). */
+#define ACCOUNT_AUDIO_TOKENS_PER_MIN 1000
 
 static pthread_mutex_t unpriced_mu = PTHREAD_MUTEX_INITIALIZER;
 static char unpriced_seen[ACCOUNT_UNPRICED_MEMO][METER_MAX_MODEL];
@@ -183,6 +190,95 @@ price_images(struct proxy *px, const struct account_req *r,
 	warn_unpriced(model);
 }
 
+/*
+ * The audio's length for a duration-billed transcription or translation:
+ * what the answer says (usage.seconds, verbose_json "duration"), else the
+ * upload's own container header, else its size at ACCOUNT_AUDIO_GUESS_BPS.
+ * *why is set when the length is not exact.
+ */
+static uint64_t
+audio_ms(const struct account_req *r, int *estimated, const char **why)
+{
+	const struct meter_request *rq = r->mreq;
+
+	*estimated = 0;
+	*why = NULL;
+	if (r->usage != NULL && r->usage->audio_ms > 0)
+		return r->usage->audio_ms;
+	if (rq->audio_ms > 0) {
+		if (rq->audio_estimated) {
+			*estimated = 1;
+			*why =
+			    "audio length estimated from the upload's bitrate";
+		}
+		return rq->audio_ms;
+	}
+	*estimated = 1;
+	*why = "audio length unknown (container not recognised): estimated "
+	       "from the upload's size";
+	return rq->audio_bytes > UINT64_MAX / 8000
+	           ? UINT64_MAX / ACCOUNT_AUDIO_GUESS_BPS
+	           : rq->audio_bytes * 8000 / ACCOUNT_AUDIO_GUESS_BPS;
+}
+
+/*
+ * Transcriptions and translations (openai-wire.md §4.1, §4.2): models
+ * billed by tokens (gpt-4o-*-transcribe) report them in the answer's
+ * usage (JSON, or transcript.text.done when streamed); whisper-1 is
+ * billed by the second.  A token-billed answer without usage (cut off) is
+ * estimated from the audio's length at OpenAI's published rate of about
+ * ACCOUNT_AUDIO_TOKENS_PER_MIN audio tokens a minute.
+ */
+static void
+price_audio(struct proxy *px, const struct account_req *r,
+            struct store_record *rec)
+{
+	const struct meter_usage *u = r->usage;
+	struct meter_usage est;
+	struct meter_cost c;
+	const char *why;
+	int estimated;
+	uint64_t ms;
+
+	if (u != NULL && u->has_usage &&
+	    (u->input_tokens > 0 || u->output_tokens > 0)) {
+		rec->input_tokens = u->input_tokens;
+		rec->cached_input_tokens = u->cached_input_tokens;
+		rec->output_tokens = u->output_tokens;
+		price(px, r, rec, NULL);
+		return;
+	}
+	ms = audio_ms(r, &estimated, &why);
+	rec->units = (double)ms / 1000.0;
+	copy(rec->unit_kind, sizeof(rec->unit_kind), "seconds");
+	rec->estimated = estimated;
+	if (why != NULL)
+		copy(rec->error, sizeof(rec->error), why);
+	if (meter_prices_unit_cost(px->prices, rec->model, METER_UNIT_SECONDS,
+	                           NULL, ms, &c) == 0) {
+		rec->cost_nanousd = c.nanousd;
+		return;
+	}
+	if (rec->model[0] == '\0' || !proxy_account_priced(px, rec->model)) {
+		METRIC_ADD(&px->metrics, requests_unpriced, 1);
+		if (rec->model[0] != '\0')
+			warn_unpriced(rec->model);
+		return;
+	}
+	memset(&est, 0, sizeof(est));
+	est.audio_input_tokens =
+	    ms / 60000 * ACCOUNT_AUDIO_TOKENS_PER_MIN +
+	    ms % 60000 * ACCOUNT_AUDIO_TOKENS_PER_MIN / 60000;
+	est.input_tokens = est.audio_input_tokens;
+	rec->input_tokens = est.input_tokens;
+	rec->estimated = 1;
+	copy(rec->error, sizeof(rec->error),
+	     "transcription answer carried no usage: audio tokens estimated "
+	     "from the audio's length");
+	if (meter_prices_cost(px->prices, rec->model, NULL, &est, &c) == 0)
+		rec->cost_nanousd = c.nanousd;
+}
+
 /* --- background responses (openai-wire.md §3.3) ---------------------- */
 
 /* POST /v1/responses with background: true answered "queued": no usage
@@ -296,7 +392,14 @@ fill(struct proxy *px, const struct account_req *r, struct store_record *rec)
 			price_speech(px, r, rec);
 			return;
 		}
-		if (r->mreq->endpoint == METER_EP_IMAGES_GENERATIONS) {
+		if (r->mreq->endpoint == METER_EP_AUDIO_TRANSCRIPTIONS ||
+		    r->mreq->endpoint == METER_EP_AUDIO_TRANSLATIONS) {
+			price_audio(px, r, rec);
+			return;
+		}
+		if (r->mreq->endpoint == METER_EP_IMAGES_GENERATIONS ||
+		    r->mreq->endpoint == METER_EP_IMAGES_EDITS ||
+		    r->mreq->endpoint == METER_EP_IMAGES_VARIATIONS) {
 			price_images(px, r, rec);
 			return;
 		}

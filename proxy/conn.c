@@ -32,6 +32,7 @@
 #include "meter/endpoint.h"
 #include "meter/request.h"
 #include "meter/response.h"
+#include "meter/upload.h"
 #include "proxy/account.h"
 #include "proxy/conn.h"
 #include "proxy/headers.h"
@@ -89,6 +90,8 @@ struct proxy_conn {
 	struct evbuffer *body;  /* request body as received */
 	struct evbuffer *upreq; /* what is sent upstream */
 	struct meter_request mreq;
+	struct meter_upload *upload; /* multipart body read as it arrives */
+	int multipart;               /* Content-Type: multipart/form-data */
 	struct meter_response *mr;
 	struct workspace_result wsr;
 	struct proxy_limit_grant grant; /* the limiter's reservation */
@@ -230,6 +233,9 @@ conn_request_reset(struct proxy_conn *c)
 	conn_release_body(c);
 	meter_response_free(c->mr);
 	c->mr = NULL;
+	meter_upload_free(c->upload);
+	c->upload = NULL;
+	c->multipart = 0;
 	evbuffer_drain(c->body, evbuffer_get_length(c->body));
 	evbuffer_drain(c->upreq, evbuffer_get_length(c->upreq));
 	memset(&c->mreq, 0, sizeof(c->mreq));
@@ -389,6 +395,46 @@ conn_response_abort(struct proxy_conn *c, const char *why)
 
 /* --- the client half ------------------------------------------------------ */
 
+/* The endpoint a request head names, origin or absolute form (the
+ * absolute form is checked later, in conn_origin_path). */
+static enum meter_endpoint
+head_endpoint(const struct proxy_http_head *h)
+{
+	const char *t = h->buf + h->target_off, *p;
+	size_t n = h->target_len;
+
+	if (n > 8 && (strncasecmp(t, "http://", 7) == 0 ||
+	              strncasecmp(t, "https://", 8) == 0)) {
+		p = memchr(t + 7, '/', n - 7);
+		if (p == NULL)
+			return METER_EP_OTHER;
+		n -= (size_t)(p - t);
+		t = p;
+	}
+	return meter_endpoint_classify(h->method, t, n);
+}
+
+/*
+ * Multipart uploads (transcriptions, translations, image edits and
+ * variations) are read for metering as their bytes arrive, so the audio's
+ * length is known without parsing the buffered body again.
+ */
+static void
+conn_upload_start(struct proxy_conn *c, const struct proxy_http_head *h)
+{
+	enum meter_endpoint ep = head_endpoint(h);
+	char ct[256];
+	const char *v = proxy_http_get_str(h, "content-type", ct, sizeof(ct));
+	const char *err = NULL;
+
+	c->multipart = v != NULL && strncasecmp(v, "multipart/", 10) == 0;
+	if (!c->multipart || !meter_upload_wanted(ep))
+		return;
+	if ((c->upload = meter_upload_new(ep, v, &err)) == NULL)
+		log_info("conn %" PRIu64 ": multipart body not metered: %s",
+		         c->id, err);
+}
+
 static int
 req_on_head(void *arg, struct proxy_http_head *h)
 {
@@ -435,6 +481,7 @@ req_on_head(void *arg, struct proxy_http_head *h)
 			evbuffer_add_printf(client_out(c),
 			                    "HTTP/1.1 100 Continue\r\n\r\n");
 	}
+	conn_upload_start(c, h);
 	conn_set_state(c, CS_BODY);
 	conn_arm(c, c->cfg->timeouts.client_body_ms);
 	return 0;
@@ -468,6 +515,8 @@ req_on_body(void *arg, const char *p, size_t n)
 	}
 	c->body_held += n;
 	evbuffer_add(c->body, p, n);
+	if (c->upload != NULL)
+		meter_upload_feed(c->upload, p, n);
 	conn_arm(c, c->cfg->timeouts.client_body_ms);
 	return 0;
 }
@@ -768,6 +817,26 @@ conn_admit(struct proxy_conn *c)
 	return -1;
 }
 
+/* What the multipart form said goes into the request's metering state;
+ * a form tollgate cannot read is forwarded all the same (the upstream
+ * judges it) and metered from its answer. */
+static void
+conn_upload_finish(struct proxy_conn *c)
+{
+	const char *err = NULL;
+	enum meter_endpoint ep = c->mreq.endpoint;
+
+	memset(&c->mreq, 0, sizeof(c->mreq));
+	c->mreq.endpoint = ep;
+	c->mreq.include_usage = -1;
+	if (meter_upload_finish(c->upload, &c->mreq, &err) == -1)
+		log_info("conn %" PRIu64 ": multipart body not understood "
+		         "(%s): metered from the answer alone",
+		         c->id, err ? err : "?");
+	meter_upload_free(c->upload);
+	c->upload = NULL;
+}
+
 /* Checks and forwards a fully read request. */
 static void
 conn_request_ready(struct proxy_conn *c)
@@ -812,10 +881,14 @@ conn_request_ready(struct proxy_conn *c)
 		                  "and require_known_workspace is on");
 		return;
 	}
-	if (blen > 0 && meter_endpoint_inspected(c->mreq.endpoint) &&
-	    meter_request_inspect(c->mreq.endpoint,
-	                          (const char *)evbuffer_pullup(c->body, -1),
-	                          blen, &c->mreq, &errstr, &erroff) == -1) {
+	if (c->upload != NULL)
+		conn_upload_finish(c);
+	else if (blen > 0 && !c->multipart &&
+	         meter_endpoint_inspected(c->mreq.endpoint) &&
+	         meter_request_inspect(
+	             c->mreq.endpoint,
+	             (const char *)evbuffer_pullup(c->body, -1), blen, &c->mreq,
+	             &errstr, &erroff) == -1) {
 		struct proxy_reply r = {
 		    400, "invalid_request_error", "invalid_json", NULL, NULL, 0,
 		    0};
@@ -1563,6 +1636,7 @@ conn_close(struct proxy_conn *c, const char *reason)
 	proxy_http_free(c->req_parser);
 	proxy_http_free(c->resp_parser);
 	meter_response_free(c->mr);
+	meter_upload_free(c->upload);
 	if (c->body != NULL)
 		evbuffer_free(c->body);
 	if (c->upreq != NULL)

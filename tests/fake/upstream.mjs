@@ -25,6 +25,11 @@
 //   POST /v1/embeddings         list of embeddings (float or base64)
 //   POST /v1/responses          Response object / named-event SSE
 //   GET  /v1/models, GET /v1/models/{id}
+//   POST /v1/audio/speech, /v1/audio/transcriptions, /v1/audio/translations
+//   POST /v1/images/generations, /v1/images/edits, /v1/images/variations
+//   GET  /v1/responses/{id} (background), POST /v1/batches, GET /v1/batches/{id}
+//   GET  /v1/organization/usage/*, /v1/organization/costs (tests/fake/org.mjs)
+//   GET with Upgrade: websocket  101, then an echo of every byte
 //   anything else               404 {"error":{...,"code":"unknown_url"}}
 //   body not a JSON object      400 invalid_request_error
 //   no "model" in a POST body   400 invalid_request_error ("you must provide a model parameter")
@@ -915,27 +920,59 @@ async function speech(ctx) {
     { usage: { characters: chars }, model: body.model });
 }
 
-// POST /v1/images/generations (openai-wire.md §4.4): dall-e answers carry no
+// POST /v1/images/generations, /edits (JSON or multipart) and /variations
+// (multipart, dall-e-2 only) (openai-wire.md §4.4): dall-e answers carry no
 // usage; `n` images (default 1) of `size`, as URLs or b64_json.  GPT-image
-// models also get the token usage object.  The log's usage is {images,
-// size, quality} (what dall-e bills) plus the token usage when sent.
+// models also get the token usage object (input x-fake-input-tokens,
+// default 50, of which 10 text; output x-fake-output-tokens per image,
+// default 4250), and with stream true two partial_image events and the
+// completed event carrying the usage (image_generation.* or image_edit.*).
+// The log's usage is {images, size, quality, source} (what dall-e bills)
+// plus the token usage when sent.
 async function images(ctx) {
   const body = ctx.body;
-  const n = Number.isInteger(body.n) && body.n > 0 ? body.n : 1;
+  const path = ctx.req.url.split('?')[0];
+  const kind = path.endsWith('/edits') ? 'edit' : path.endsWith('/variations') ? 'variation' : 'generation';
+  // multipart forms (edits, variations) carry every field as a string
+  const num = Number(body.n);
+  const n = Number.isInteger(num) && num > 0 ? num : 1;
   const model = typeof body.model === 'string' ? body.model : 'dall-e-2';
+  if (kind !== 'generation') {
+    const img = body.image ?? body['image[]'];
+    if (!img || typeof img !== 'object') {
+      return sendError(ctx, 400, errorBody("you must provide an 'image' file", 'invalid_request_error', 'image'));
+    }
+    if (kind === 'variation' && model !== 'dall-e-2') {
+      return sendError(ctx, 400, errorBody('Invalid model: only dall-e-2 makes variations.', 'invalid_request_error', 'model'));
+    }
+  }
   const seed = sha256(`${ctx.bodySha}:image`);
-  const data = Array.from({ length: n }, (_, i) => (body.response_format === 'b64_json'
+  const data = Array.from({ length: n }, (_, i) => (body.response_format === 'b64_json' || model.startsWith('gpt-image')
     ? { b64_json: Buffer.from(`${seed}:${i}`.repeat(64)).toString('base64') }
     : { url: `https://fake-images.invalid/${seed.slice(0, 16)}/${i}.png`, revised_prompt: body.prompt ?? '' }));
   const obj = { created: 1713833628, data };
-  const logged = { images: n, size: body.size ?? null, quality: body.quality ?? null };
-  if (typeof model === 'string' && model.startsWith('gpt-image')) {
-    obj.usage = { total_tokens: 4300, input_tokens: 50, output_tokens: 4250,
-      input_tokens_details: { text_tokens: 10, image_tokens: 40 },
-      output_tokens_details: { image_tokens: 4250, text_tokens: 0 } };
-    logged.tokens = obj.usage;
+  const logged = { images: n, size: body.size ?? null, quality: body.quality ?? null, source: `image.${kind}` };
+  if (!model.startsWith('gpt-image')) return sendJson(ctx, 200, obj, { usage: logged, model });
+  const k = ctx.req.headers;
+  const input = Number(k['x-fake-input-tokens'] ?? 50), out = Number(k['x-fake-output-tokens'] ?? 4250) * n;
+  obj.usage = { total_tokens: input + out, input_tokens: input, output_tokens: out,
+    input_tokens_details: { text_tokens: Math.min(10, input), image_tokens: input - Math.min(10, input) },
+    output_tokens_details: { image_tokens: out, text_tokens: 0 } };
+  logged.tokens = obj.usage;
+  if (body.stream !== true && body.stream !== 'true') return sendJson(ctx, 200, obj, { usage: logged, model });
+  // Streaming (openai-wire.md §4.4): partial images, then the completed
+  // event, which carries the usage.
+  const prefix = kind === 'edit' ? 'image_edit' : 'image_generation';
+  const events = [];
+  for (let i = 0; i < 2; i++) {
+    events.push({ data: sseNamed({ type: `${prefix}.partial_image`, b64_json: data[0].b64_json.slice(0, 64),
+      partial_image_index: i, created_at: 1713833628, size: body.size ?? '1024x1024', quality: body.quality ?? 'high',
+      background: 'opaque', output_format: 'png' }) });
   }
-  return sendJson(ctx, 200, obj, { usage: logged, model });
+  events.push({ data: sseNamed({ type: `${prefix}.completed`, b64_json: data[0].b64_json, created_at: 1713833628,
+    size: body.size ?? '1024x1024', quality: body.quality ?? 'high', background: 'opaque', output_format: 'png',
+    usage: obj.usage }), usage: true });
+  return sendStream(ctx, events, { usage: logged, model });
 }
 
 // Batch API (openai-wire.md §5): POST /v1/batches answers "validating";
@@ -1004,7 +1041,8 @@ function getResponse(ctx, id) {
 //     text tokens ceil(prompt bytes / 4), output = words of the text), in
 //     the JSON or, with stream=true, in transcript.text.done.
 // The log's usage is {seconds, input_tokens, output_tokens}.
-const MULTIPART_ROUTES = new Set(['/v1/audio/transcriptions', '/v1/audio/translations']);
+const MULTIPART_ROUTES = new Set(['/v1/audio/transcriptions', '/v1/audio/translations',
+  '/v1/images/variations']);
 
 async function parseMultipart(req, raw) {
   const ct = req.headers['content-type'] || '';
@@ -1075,6 +1113,8 @@ const POST_ROUTES = {
   '/v1/audio/translations': transcription,
   '/v1/batches': createBatch,
   '/v1/images/generations': images,
+  '/v1/images/edits': images,
+  '/v1/images/variations': images,
   '/v1/chat/completions': chatCompletions,
   '/v1/completions': completions,
   '/v1/embeddings': embeddings,
@@ -1121,7 +1161,8 @@ async function handle(req, res) {
 
   const postHandler = req.method === 'POST' ? POST_ROUTES[pathname] : undefined;
   let parseError = false;
-  if (postHandler && MULTIPART_ROUTES.has(pathname)) {
+  const isMultipart = /^multipart\//i.test(req.headers['content-type'] || '');
+  if (postHandler && (MULTIPART_ROUTES.has(pathname) || (pathname === '/v1/images/edits' && isMultipart))) {
     ctx.body = await parseMultipart(req, raw);
     if (ctx.body === null) parseError = true;
   } else if (postHandler) {
