@@ -505,6 +505,18 @@ meter_limit_settle(struct meter_limit_state *s, const struct meter_limits *l,
 	note_crossings(s, l, x);
 }
 
+void
+meter_limit_charge(struct meter_limit_state *s, const struct meter_limits *l,
+                   uint64_t nanousd, int64_t now_ms,
+                   struct meter_limit_crossing *x)
+{
+	memset(x, 0, sizeof(*x));
+	advance(s, now_ms);
+	s->daily_spent += nanousd;
+	s->monthly_spent += nanousd;
+	note_crossings(s, l, x);
+}
+
 static void
 view_one(const struct ring *r, int tokens, uint64_t limit, int64_t now_ms,
          uint64_t *lim, uint64_t *rem, int64_t *reset)

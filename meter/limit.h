@@ -149,6 +149,15 @@ void meter_limit_settle(struct meter_limit_state *s,
                         uint64_t nanousd, int64_t now_ms,
                         struct meter_limit_crossing *x);
 
+/*
+ * Adds spend that no reservation of this workspace covered (a background
+ * response or batch it created, metered when another request polled it)
+ * to the current day and month, and fills *x like meter_limit_settle.
+ */
+void meter_limit_charge(struct meter_limit_state *s,
+                        const struct meter_limits *l, uint64_t nanousd,
+                        int64_t now_ms, struct meter_limit_crossing *x);
+
 /* Live numbers for headers (advances the windows to now_ms). */
 void meter_limit_view(struct meter_limit_state *s, const struct meter_limits *l,
                       int64_t now_ms, struct meter_limit_view *out);

@@ -459,10 +459,19 @@ proxy_account_finish(struct proxy *px, const struct account_req *r)
 	fill(px, r, &rec);
 	count(px, &rec);
 	proxy_events_publish(px->events, &rec);
-	if (r->grant != NULL)
+	if (strcmp(rec.workspace, r->workspace) != 0) {
+		/* A background response or batch, billed to the workspace
+		 * that created it: the poll itself cost nothing. */
+		if (r->grant != NULL)
+			proxy_limiter_settle(px->limiter, r->grant, 0, 0,
+			                     r->end_ms);
+		proxy_limiter_charge(px->limiter, rec.workspace,
+		                     rec.cost_nanousd, r->end_ms);
+	} else if (r->grant != NULL) {
 		proxy_limiter_settle(px->limiter, r->grant,
 		                     rec.input_tokens + rec.output_tokens,
 		                     rec.cost_nanousd, r->end_ms);
+	}
 	if (r->reserved)
 		store_submit(px->store, &rec);
 	else if (store_try_submit(px->store, &rec) == -1) {

@@ -359,6 +359,26 @@ proxy_limiter_settle(struct proxy_limiter *l, struct proxy_limit_grant *g,
 		alert(l, e, &lim, 0, x.monthly, x.monthly_spent, now_ms);
 }
 
+void
+proxy_limiter_charge(struct proxy_limiter *l, const char *ws, uint64_t nanousd,
+                     int64_t now_ms)
+{
+	struct proxy_limiter_entry *e = entry_for(l, ws, now_ms);
+	struct meter_limit_crossing x;
+	struct meter_limits lim;
+
+	if (e == NULL || nanousd == 0)
+		return;
+	pthread_mutex_lock(&e->mu);
+	meter_limit_charge(&e->st, &e->limits, nanousd, now_ms, &x);
+	lim = e->limits;
+	pthread_mutex_unlock(&e->mu);
+	if (x.daily != METER_LEVEL_NORMAL)
+		alert(l, e, &lim, 1, x.daily, x.daily_spent, now_ms);
+	if (x.monthly != METER_LEVEL_NORMAL)
+		alert(l, e, &lim, 0, x.monthly, x.monthly_spent, now_ms);
+}
+
 size_t
 proxy_limiter_snapshot(struct proxy_limiter *l, int64_t now_ms,
                        struct proxy_limiter_status *out, size_t cap)

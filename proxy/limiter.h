@@ -86,6 +86,12 @@ int proxy_limiter_view(struct proxy_limiter *l,
 void proxy_limiter_settle(struct proxy_limiter *l, struct proxy_limit_grant *g,
                           uint64_t tokens, uint64_t nanousd, int64_t now_ms);
 
+/* Charges workspace ws with spend no grant of its own reserved (a
+ * background response or batch it created, metered on another request's
+ * poll); logs and posts thresholds like settle.  Worker threads. */
+void proxy_limiter_charge(struct proxy_limiter *l, const char *ws,
+                          uint64_t nanousd, int64_t now_ms);
+
 /* Copies up to cap workspaces' live state into out; returns how many
  * there are.  Any thread. */
 size_t proxy_limiter_snapshot(struct proxy_limiter *l, int64_t now_ms,

@@ -5,7 +5,7 @@
 // without usage (and not as an estimate); polls that show it in progress
 // cost nothing; the first poll that shows it completed carries its usage
 // and cost, exactly as the upstream reports it, attributed to the workspace
-// that created it even when another workspace polls; later polls, and
+// that created it (its row and its budget) even when another workspace polls; later polls, and
 // polls for responses made elsewhere, cost nothing; a restart keeps a
 // pending response pending, so it is still metered once afterwards; a
 // batch is metered once, at half the standard rates, when a GET shows it
@@ -50,6 +50,10 @@ test('background_response_metered_once_when_complete', async () => {
     eq(rows.filter((r) => r.cost_nanousd > 0).length, 1, 'metered once');
     const day = env.query("SELECT workspace, sum(cost_nanousd) AS c FROM usage_daily GROUP BY workspace ORDER BY workspace");
     eq(day.find((d) => d.workspace === 'team-a').c, cost(usage), 'daily rollup');
+    // the creator's budget is charged, not the poller's
+    const ws = (await (await fetch(`${env.admin}/api/workspaces`)).json()).workspaces;
+    const spent = (name) => ws.find((w) => w.name === name)?.spend.today_nanousd;
+    eq([spent('team-a'), spent('other-team') ?? 0], [cost(usage), 0], 'budget charged to the creator');
   } finally { await env.close(); }
 });
 

@@ -493,3 +493,40 @@ TEST(meter_limit_load_spend_adds_up)
 	CHECK_U64(s.daily_spent, 5);
 	CHECK(s.monthly_alerted == METER_LEVEL_WARNING);
 }
+
+/* Spend without a reservation (a background response billed to its
+ * creator): counted in the current day and month, thresholds crossed
+ * once, nothing reserved or in flight afterwards, and a budget it used up
+ * refuses the next request. */
+TEST(meter_limit_charge_adds_spend_and_alerts)
+{
+	struct meter_limit_state s;
+	struct meter_limits l = no_limits;
+	struct meter_limit_crossing x;
+	struct meter_limit_ticket t;
+	struct meter_limit_verdict v;
+	int64_t t0 = utc_ms(2026, 11, 30, 12, 0, 0);
+
+	l.daily_nanousd = 100;
+	l.warn_pct = 50;
+	l.critical_pct = 90;
+	meter_limit_init(&s, t0);
+	meter_limit_charge(&s, &l, 40, t0, &x);
+	CHECK(x.daily == METER_LEVEL_NORMAL);
+	meter_limit_charge(&s, &l, 20, t0, &x);
+	CHECK(x.daily == METER_LEVEL_WARNING);
+	meter_limit_charge(&s, &l, 5, t0, &x);
+	CHECK(x.daily == METER_LEVEL_NORMAL); /* once per period */
+	CHECK_U64(s.daily_spent, 65);
+	CHECK_U64(s.monthly_spent, 65);
+	CHECK_U64(s.inflight, 0);
+	CHECK_U64(s.reserved_nanousd, 0);
+	meter_limit_charge(&s, &l, 35, t0, &x);
+	CHECK(x.daily == METER_LEVEL_EXHAUSTED);
+	CHECK(ask(&s, &l, 0, 1, t0, &t, &v) == -1);
+	CHECK(v.hit == METER_LIMIT_DAILY_USD);
+	/* the next day starts empty */
+	meter_limit_charge(&s, &l, 0, t0 + METER_LIMIT_DAY_MS, &x);
+	CHECK_U64(s.daily_spent, 0);
+	CHECK_U64(s.monthly_spent, 0); /* December */
+}
