@@ -138,5 +138,6 @@ meter_endpoint_inspected(enum meter_endpoint ep)
 {
 	return meter_endpoint_metered(ep) || ep == METER_EP_AUDIO_SPEECH ||
 	       ep == METER_EP_IMAGES_GENERATIONS ||
-	       ep == METER_EP_IMAGES_EDITS; /* edits may be JSON (2026) */
+	       ep == METER_EP_IMAGES_EDITS || /* edits may be JSON (2026) */
+	       ep == METER_EP_MODERATIONS;    /* the model, priced at 0 */
 }

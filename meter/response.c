@@ -575,6 +575,7 @@ mr_choose(struct meter_response *mr, const struct meter_response_opts *o)
 	     o->endpoint != METER_EP_BATCHES &&
 	     o->endpoint != METER_EP_IMAGES_GENERATIONS &&
 	     o->endpoint != METER_EP_IMAGES_EDITS &&
+	     o->endpoint != METER_EP_MODERATIONS &&
 	     o->endpoint != METER_EP_AUDIO_SPEECH &&
 	     o->endpoint != METER_EP_AUDIO_TRANSCRIPTIONS &&
 	     o->endpoint != METER_EP_AUDIO_TRANSLATIONS) ||

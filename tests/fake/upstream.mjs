@@ -27,7 +27,8 @@
 //   GET  /v1/models, GET /v1/models/{id}
 //   POST /v1/audio/speech, /v1/audio/transcriptions, /v1/audio/translations
 //   POST /v1/images/generations, /v1/images/edits, /v1/images/variations
-//   GET  /v1/responses/{id} (background), POST /v1/batches, GET /v1/batches/{id}
+//   GET  /v1/responses/{id}[?stream=true] (background), POST /v1/batches, GET /v1/batches/{id}
+//   POST /v1/moderations (no usage), POST /v1/files (multipart), POST /v1/vector_stores
 //   GET  /v1/organization/usage/*, /v1/organization/costs (tests/fake/org.mjs)
 //   GET with Upgrade: websocket  101, then an echo of every byte
 //   anything else               404 {"error":{...,"code":"unknown_url"}}
@@ -1024,10 +1025,47 @@ function getResponse(ctx, id) {
   }
   r.polls = (r.polls ?? 0) + 1;
   const wait = Number(ctx.req.headers['x-fake-background-polls'] ?? 0);
-  if (r.polls <= wait) {
-    return sendJson(ctx, 200, { ...r.final, status: 'in_progress', output: [], usage: null }, { usage: null, model: r.model });
+  const pending = r.polls <= wait;
+  const now = pending ? { ...r.final, status: 'in_progress', output: [], usage: null } : r.final;
+  if (!/[?&]stream=true(&|$)/.test(ctx.req.url)) {
+    return sendJson(ctx, 200, now, { usage: pending ? null : r.usage, model: r.model });
   }
-  return sendJson(ctx, 200, r.final, { usage: r.usage, model: r.model });
+  // ?stream=true: the response's events; a finished one ends with its
+  // terminal event (which carries the usage), a pending one stops early.
+  let seq = 0;
+  const ev = (type, fields, usage = false) => ({ data: sseNamed({ type, sequence_number: seq++, ...fields }), usage });
+  const events = [ev('response.created', { response: { ...r.final, status: 'queued', output: [], usage: null } }),
+    ev('response.in_progress', { response: { ...r.final, status: 'in_progress', output: [], usage: null } })];
+  if (!pending) events.push(ev(`response.${r.final.status}`, { response: r.final }, true));
+  return sendStream(ctx, events, { usage: pending ? null : r.usage, model: r.model });
+}
+
+// POST /v1/moderations (openai-wire.md §2): {id, model, results}; no
+// usage object at all (moderation is free).
+function moderations(ctx) {
+  const { h } = ids(ctx);
+  const inputs = Array.isArray(ctx.body.input) ? ctx.body.input : [ctx.body.input];
+  const model = ctx.body.model === 'omni-moderation-latest' || !ctx.body.model
+    ? 'omni-moderation-2024-09-26' : ctx.body.model;
+  const results = inputs.map(() => ({ flagged: false, categories: { harassment: false, violence: false },
+    category_scores: { harassment: 0.0001, violence: 0.0002 } }));
+  return sendJson(ctx, 200, { id: 'modr-' + h('mod').slice(0, 24), model, results }, { usage: null, model });
+}
+
+// POST /v1/files (multipart: purpose, file) and the management endpoints
+// that follow it, answered with plausible objects and never metered.
+function uploadFile(ctx) {
+  const { h, created } = ids(ctx);
+  const f = ctx.body.file;
+  return sendJson(ctx, 200, { id: 'file-' + h('file').slice(0, 24), object: 'file', bytes: f?.bytes?.length ?? 0,
+    created_at: created, filename: f?.name ?? 'upload', purpose: ctx.body.purpose ?? 'batch', status: 'processed' },
+  { usage: null, model: null });
+}
+function vectorStore(ctx) {
+  const { h, created } = ids(ctx);
+  return sendJson(ctx, 200, { id: 'vs_' + h('vs').slice(0, 24), object: 'vector_store', created_at: created,
+    name: ctx.body.name ?? null, usage_bytes: 0, file_counts: { in_progress: 0, completed: 0, failed: 0, cancelled: 0, total: 0 },
+    status: 'completed' }, { usage: null, model: null });
 }
 
 // POST /v1/audio/transcriptions and /translations (openai-wire.md §4.1,
@@ -1042,7 +1080,7 @@ function getResponse(ctx, id) {
 //     the JSON or, with stream=true, in transcript.text.done.
 // The log's usage is {seconds, input_tokens, output_tokens}.
 const MULTIPART_ROUTES = new Set(['/v1/audio/transcriptions', '/v1/audio/translations',
-  '/v1/images/variations']);
+  '/v1/images/variations', '/v1/files']);
 
 async function parseMultipart(req, raw) {
   const ct = req.headers['content-type'] || '';
@@ -1113,6 +1151,9 @@ const POST_ROUTES = {
   '/v1/audio/translations': transcription,
   '/v1/batches': createBatch,
   '/v1/images/generations': images,
+  '/v1/moderations': moderations,
+  '/v1/files': uploadFile,
+  '/v1/vector_stores': vectorStore,
   '/v1/images/edits': images,
   '/v1/images/variations': images,
   '/v1/chat/completions': chatCompletions,
@@ -1197,7 +1238,8 @@ async function handle(req, res) {
         'invalid_request_error'));
     }
     // images/generations defaults to dall-e-2 (openai-wire.md §4.4)
-    if (postHandler !== images && postHandler !== createBatch &&
+    if (postHandler !== images && postHandler !== createBatch && postHandler !== moderations &&
+      postHandler !== uploadFile && postHandler !== vectorStore &&
       (typeof ctx.body.model !== 'string' || ctx.body.model === '')) {
       return sendError(ctx, 400, errorBody('you must provide a model parameter', 'invalid_request_error'));
     }
@@ -1205,7 +1247,7 @@ async function handle(req, res) {
   }
   // Usage and Costs APIs (openai-wire.md §7): tests/fake/org.mjs
   if (pathname.startsWith('/v1/organization/')) {
-    return organization(ctx, req, pathname, { sendJson, sendError, errorBody, writeLog });
+    return organization(ctx, req, pathname, { sendJson, sendError, errorBody, writeLog, logPath: OPTS.log, raw });
   }
   if (req.method === 'GET' && pathname.startsWith('/v1/responses/')) return getResponse(ctx, pathname.slice(14));
   if (req.method === 'GET' && pathname.startsWith('/v1/batches/')) return getBatch(ctx, pathname.slice(12));

@@ -1,13 +1,20 @@
 // 15_pricing — what a row costs, end to end.
 //
 // Proves: the response's dated snapshot picks the price; a fine-tune is
-// priced at its ft: base rates; service_tier "priority" uses priority rates;
+// priced at its ft: base rates; service_tier "priority" and "flex" use
+// those rates;
 // an unpriced model is recorded at cost 0 and warned about once
 // (unpriced_model "allow") or refused with 400 before it leaves ("deny");
-// endpoints tollgate does not meter pass through untouched and are counted
-// at cost 0 under their endpoint; an HTTP/1.0 client is served too.
+// endpoints tollgate does not meter (models, moderations, files uploaded
+// as multipart, vector stores, unknown paths) pass through untouched and
+// are counted at cost 0 under their endpoint; an HTTP/1.0 client is served too.
 // Expected costs are computed here from openai-wire.md §8 in integers.
-import { test, makeEnv, eq, assert, chat, curl, sameUsage } from './lib.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import OpenAI, { toFile } from 'openai';
+import { test, makeEnv, eq, assert, chat, curl, sameUsage, root } from './lib.mjs';
+
+const PRICE_VERSION = JSON.parse(fs.readFileSync(path.join(root, 'meter/prices.json'), 'utf8')).version;
 
 const msg = (model) => ({ model, messages: [{ role: 'user', content: 'price me' }] });
 // nano-USD per token
@@ -23,7 +30,8 @@ test('pricing_snapshot_finetune_and_priority_tier', async () => {
     eq((await chat(env, msg('gpt-4.1'), { 'x-fake-service-tier': 'priority', 'x-fake-cached': '1' })).status,
       200, 'priority');
     eq((await chat(env, msg('gpt-4.1'), { 'x-fake-cached': '1' })).status, 200, 'default tier');
-    const rows = await env.rows(4);
+    eq((await chat(env, msg('o3'), { 'x-fake-service-tier': 'flex', 'x-fake-cached': '1' })).status, 200, 'flex');
+    const rows = await env.rows(5);
     const log = env.fakeLog();
     rows.forEach((r, i) => sameUsage(r, log[i], `row ${i}`));
     eq(rows[0].model, 'gpt-4o-2024-05-13', 'snapshot stored');
@@ -32,7 +40,8 @@ test('pricing_snapshot_finetune_and_priority_tier', async () => {
     eq(rows[1].cost_nanousd, cost(rows[1], [300, 150, 1200]), 'fine-tune at ft:gpt-4o-mini rates');
     eq(rows[2].cost_nanousd, cost(rows[2], [3500, 875, 14000]), 'priority rates');
     eq(rows[3].cost_nanousd, cost(rows[3], [2000, 500, 8000]), 'standard rates');
-    assert(rows.every((r) => r.price_version === '2026-11-22'), 'price_version on every row');
+    eq(rows[4].cost_nanousd, cost(rows[4], [1000, 250, 4000]), 'flex rates');
+    assert(rows.every((r) => r.price_version === PRICE_VERSION), 'price_version on every row');
   } finally { await env.close(); }
 });
 
@@ -72,9 +81,20 @@ test('pricing_passthrough_endpoints_cost_zero', async () => {
       '-d', JSON.stringify(msg('gpt-4o-mini'))]);
     eq(h10.status, 200, 'HTTP/1.0 client');
     eq(JSON.parse(h10.body).object, 'chat.completion', 'HTTP/1.0 body');
-    const rows = await env.rows(3);
-    eq(rows.map((r) => [r.endpoint, r.status, r.cost_nanousd]),
-      [['/v1/models', 200, 0], ['other', 404, 0], ['/v1/chat/completions', 200, rows[2].cost_nanousd]],
+    const client = new OpenAI({ apiKey: 'sk-test-not-real', baseURL: `${env.base}/v1`, maxRetries: 0 });
+    const mod = await client.moderations.create({ model: 'omni-moderation-latest', input: ['is this fine?', 'and this?'] });
+    eq(mod.results.length, 2, 'moderation answered');
+    const file = await client.files.create({ purpose: 'batch',
+      file: await toFile(Buffer.from('{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{}}\n'), 'in.jsonl') });
+    assert(file.id.startsWith('file-'), 'file uploaded (multipart, passed through)');
+    const vs = await curl([`${env.base}/v1/vector_stores`, '-H', 'content-type: application/json', '-d', '{"name":"kb"}']);
+    eq(JSON.parse(vs.body).object, 'vector_store', 'vector store created');
+    const rows = await env.rows(6);
+    eq(rows.map((r) => [r.endpoint, r.status, r.model, r.cost_nanousd, r.estimated]),
+      [['/v1/models', 200, null, 0, 0], ['other', 404, null, 0, 0],
+        ['/v1/chat/completions', 200, rows[2].model, rows[2].cost_nanousd, 0],
+        ['/v1/moderations', 200, 'omni-moderation-2024-09-26', 0, 0],
+        ['/v1/files', 200, null, 0, 0], ['other', 200, null, 0, 0]],
       'rows');
     assert(rows[2].cost_nanousd > 0, 'HTTP/1.0 request metered');
   } finally { await env.close(); }

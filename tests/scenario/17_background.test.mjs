@@ -3,7 +3,8 @@
 //
 // Proves: POST /v1/responses with background: true is recorded at cost 0
 // without usage (and not as an estimate); polls that show it in progress
-// cost nothing; the first poll that shows it completed carries its usage
+// cost nothing; the first poll that shows it completed (JSON or a
+// ?stream=true event stream) carries its usage
 // and cost, exactly as the upstream reports it, attributed to the workspace
 // that created it (its row and its budget) even when another workspace polls; later polls, and
 // polls for responses made elsewhere, cost nothing; a restart keeps a
@@ -54,6 +55,26 @@ test('background_response_metered_once_when_complete', async () => {
     const ws = (await (await fetch(`${env.admin}/api/workspaces`)).json()).workspaces;
     const spent = (name) => ws.find((w) => w.name === name)?.spend.today_nanousd;
     eq([spent('team-a'), spent('other-team') ?? 0], [cost(usage), 0], 'budget charged to the creator');
+  } finally { await env.close(); }
+});
+
+test('background_streamed_poll_metered_once', async () => {
+  const env = await makeEnv();
+  try {
+    const id = JSON.parse((await create(env, 'default')).body).id;
+    const pending = await poll(env, `${id}?stream=true`, 'default', ['x-fake-background-polls: 1']);
+    assert(pending.body.includes('event: response.in_progress') && !pending.body.includes('response.completed'), 'still running');
+    const done = await poll(env, `${id}?stream=true`);
+    assert(done.body.includes('event: response.completed'), 'the stream ends with completion');
+    eq((await poll(env, `${id}?stream=true`)).status, 200, 'streamed again');
+    const rows = await env.rows(4);
+    const usage = env.fakeLog()[2].usage;
+    eq(rows.map((r) => [r.endpoint, r.stream, r.input_tokens, r.output_tokens, r.cost_nanousd]), [
+      ['/v1/responses', 0, 0, 0, 0],
+      ['/v1/responses/{id}', 0, 0, 0, 0],
+      ['/v1/responses/{id}', 0, usage.input_tokens, usage.output_tokens, cost(usage)],
+      ['/v1/responses/{id}', 0, 0, 0, 0],
+    ], 'metered once, from the terminal event of the streamed poll');
   } finally { await env.close(); }
 });
 

@@ -764,7 +764,7 @@ TEST(meter_response_new_unmetered_endpoint)
 	static const struct want w = {NULL, NULL, NULL, 0, 0,  0,
 	                              0,    0,    0,    0, -1, 0};
 
-	RUN_SAME(METER_EP_MODERATIONS, 200, JSON_CT, NULL, 0, 1, chat_json, &w);
+	RUN_SAME(METER_EP_FILES, 200, JSON_CT, NULL, 0, 1, chat_json, &w);
 	RUN_SAME(METER_EP_OTHER, 200, SSE_CT, NULL, 1, 1, chat_sse, &w);
 }
 
