@@ -33,6 +33,9 @@ struct store {
 };
 
 
+const uint64_t store_commit_bucket_us[STORE_COMMIT_BUCKETS] = {
+    500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
+
 /* Migration i brings user_version from i to i + 1. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE TABLE requests("
@@ -76,6 +79,45 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "ALTER TABLE requests ADD COLUMN request_hash TEXT;"
     "CREATE INDEX requests_hash ON requests(request_hash, ts_ms)"
     " WHERE request_hash IS NOT NULL;",
+    /* 4: reconciliation with OpenAI's Usage and Costs APIs
+     * (store/reconcile.c, docs/reconcile.md) */
+    "CREATE TABLE provider_usage("
+    " day TEXT NOT NULL, bucket_start INTEGER NOT NULL,"
+    " bucket_end INTEGER NOT NULL, endpoint TEXT NOT NULL,"
+    " model TEXT, project_id TEXT,"
+    " requests INTEGER NOT NULL, input_tokens INTEGER NOT NULL,"
+    " cached_input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,"
+    " units REAL, unit_kind TEXT, pulled_ms INTEGER NOT NULL);"
+    "CREATE INDEX provider_usage_start ON provider_usage(bucket_start);"
+    "CREATE INDEX provider_usage_day ON provider_usage(day);"
+    "CREATE TABLE provider_costs("
+    " day TEXT NOT NULL, bucket_start INTEGER NOT NULL,"
+    " bucket_end INTEGER NOT NULL, line_item TEXT, model TEXT,"
+    " project_id TEXT, amount_nanousd INTEGER NOT NULL, currency TEXT,"
+    " quantity REAL, quantity_unit TEXT, pulled_ms INTEGER NOT NULL);"
+    "CREATE INDEX provider_costs_start ON provider_costs(bucket_start);"
+    "CREATE INDEX provider_costs_day ON provider_costs(day);"
+    "CREATE TABLE reconciliation("
+    " day TEXT NOT NULL, model TEXT NOT NULL, project TEXT NOT NULL,"
+    " local_requests INTEGER NOT NULL, local_input_tokens INTEGER NOT NULL,"
+    " local_cached_input_tokens INTEGER NOT NULL,"
+    " local_output_tokens INTEGER NOT NULL,"
+    " local_cost_nanousd INTEGER NOT NULL,"
+    " provider_requests INTEGER NOT NULL,"
+    " provider_input_tokens INTEGER NOT NULL,"
+    " provider_cached_input_tokens INTEGER NOT NULL,"
+    " provider_output_tokens INTEGER NOT NULL,"
+    " provider_cost_nanousd INTEGER,"
+    " drift_requests_pct REAL, drift_input_tokens_pct REAL,"
+    " drift_output_tokens_pct REAL, drift_cost_pct REAL,"
+    " flag TEXT, alerted INTEGER NOT NULL DEFAULT 0,"
+    " computed_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(day, model, project));"
+    "CREATE TABLE reconcile_runs("
+    " id INTEGER PRIMARY KEY CHECK(id = 1),"
+    " last_run_ms INTEGER NOT NULL, last_ok_ms INTEGER, status TEXT NOT NULL,"
+    " runs INTEGER NOT NULL, failures INTEGER NOT NULL,"
+    " flags_bypass INTEGER NOT NULL, flags_overcount INTEGER NOT NULL);",
 };
 
 static const char ins_bg_sql[] =
@@ -301,7 +343,11 @@ static void
 st_commit_retrying(struct store *st, const struct store_record *b, size_t n)
 {
 	long failed_ms = 0;
+	struct timespec t0, t1;
+	uint64_t us;
+	int i;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (st_write_batch(st, b, n) == -1) {
 		pthread_mutex_lock(&st->mu);
 		st->stats.failures++;
@@ -316,9 +362,16 @@ st_commit_retrying(struct store *st, const struct store_record *b, size_t n)
 		sleep_ms(STORE_RETRY_MS);
 		failed_ms += STORE_RETRY_MS;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	us = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000L +
+	                (t1.tv_nsec - t0.tv_nsec) / 1000);
 	pthread_mutex_lock(&st->mu);
 	st->stats.committed += n;
 	st->stats.batches++;
+	st->stats.commit_us_sum += us;
+	for (i = 0; i < STORE_COMMIT_BUCKETS; i++)
+		if (us <= store_commit_bucket_us[i])
+			st->stats.commit_buckets[i]++;
 	pthread_mutex_unlock(&st->mu);
 }
 

@@ -22,7 +22,7 @@
 #define STORE_BATCH_MAX 512          /* rows per transaction */
 #define STORE_RETRY_MS 200           /* wait after a failed transaction */
 #define STORE_CLOSE_GIVE_UP_MS 10000 /* close stops retrying after this */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct store_record {
 	int64_t ts_ms; /* request start, ms since the epoch */
@@ -59,9 +59,17 @@ struct store_record {
 
 enum { STORE_BG_NONE, STORE_BG_PENDING, STORE_BG_METERED };
 
+/* Commit latency histogram: upper bounds in microseconds (cumulative
+ * counts, Prometheus style; the +Inf bucket is `batches`). */
+#define STORE_COMMIT_BUCKETS 10
+extern const uint64_t store_commit_bucket_us[STORE_COMMIT_BUCKETS];
+
 struct store_stats {
 	uint64_t committed; /* rows written */
 	uint64_t batches;   /* transactions committed */
+	uint64_t commit_us_sum; /* time spent committing them (retries
+	                           included) */
+	uint64_t commit_buckets[STORE_COMMIT_BUCKETS];
 	uint64_t failures;  /* transactions that failed (retried) */
 	uint64_t refused;   /* reservations refused: queue full */
 	uint64_t lost;      /* rows given up at close */
