@@ -581,6 +581,47 @@ cfg_alerts(struct cfg_ctx *c, const cJSON *o)
 	return 0;
 }
 
+static int
+cfg_reports(struct cfg_ctx *c, const cJSON *o)
+{
+	struct config *cfg = c->cfg;
+	const cJSON *it;
+	int rc;
+
+	if (!cJSON_IsObject(o))
+		return cfg_fail(c, "reports must be an object");
+	cJSON_ArrayForEach(it, o)
+	{
+		char key[96];
+
+		snprintf(key, sizeof(key), "reports.%s", it->string);
+		if (strcmp(it->string, "duplicate_window_s") == 0)
+			rc = j_int(c, it, key, 86400,
+			           &cfg->reports_duplicate_window_s);
+		else if (strcmp(it->string, "prompt_bloat_tokens") == 0)
+			rc = j_uint(c, it, key, 1 << 24,
+			            &cfg->reports_prompt_bloat_tokens);
+		else if (strcmp(it->string, "model_waste_output_tokens") == 0)
+			rc = j_uint(c, it, key, 1 << 24,
+			            &cfg->reports_model_waste_output_tokens);
+		else if (strcmp(it->string, "intelligence_days") == 0) {
+			rc = j_int(c, it, key, 366,
+			           &cfg->reports_intelligence_days);
+			if (rc == 0 && cfg->reports_intelligence_days == 0)
+				rc = cfg_fail(c, "%s must be at least 1", key);
+		} else
+			rc = cfg_fail(c,
+			              "%s: unknown key (known: "
+			              "duplicate_window_s, prompt_bloat_tokens, "
+			              "model_waste_output_tokens, "
+			              "intelligence_days)",
+			              key);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /* --- top level ---------------------------------------------------------- */
 
 static int
@@ -708,6 +749,8 @@ cfg_top_key(struct cfg_ctx *c, const cJSON *it)
 		return cfg_reconcile(c, it);
 	if (strcmp(k, "alerts") == 0)
 		return cfg_alerts(c, it);
+	if (strcmp(k, "reports") == 0)
+		return cfg_reports(c, it);
 	return cfg_fail(c,
 	                "unknown key \"%s\" (see the configuration "
 	                "reference in README.md)",
@@ -800,6 +843,10 @@ cfg_defaults(struct cfg_ctx *c)
 	cfg->reconcile_interval_s = 900;
 	cfg->reconcile_lookback_days = 3;
 	cfg->reconcile_drift_alert_pct = 2.0;
+	cfg->reports_duplicate_window_s = 300;
+	cfg->reports_prompt_bloat_tokens = 8000;
+	cfg->reports_model_waste_output_tokens = 256;
+	cfg->reports_intelligence_days = 7;
 	if ((cfg->intercept_hosts = calloc(2, sizeof(char *))) == NULL ||
 	    (cfg->intercept_hosts[0] = strdup(intercept[0])) == NULL ||
 	    (cfg->tunnel_hosts = calloc(2, sizeof(char *))) == NULL ||

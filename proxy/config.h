@@ -82,6 +82,11 @@ struct config {
 	int reconcile_lookback_days;
 	double reconcile_drift_alert_pct;
 	char *alerts_webhook_url;
+	/* reports: the cost intelligence report (docs/admin-api.md) */
+	int reports_duplicate_window_s;
+	uint64_t reports_prompt_bloat_tokens;
+	uint64_t reports_model_waste_output_tokens;
+	int reports_intelligence_days;
 };
 
 /* Command-line overrides (NULL / 0 = not given). */
