@@ -33,7 +33,7 @@ const PANELS = ['budgets', 'trend', 'models', 'recon', 'events'];
 // asks max_tokens 5 and the fake answers 5 words (5 output tokens).
 const MINI = (input) => input * 150 + 5 * 600;
 const LIMIT = 0.001; // USD: the daily budget of the coloured workspaces
-const HTML_MODEL = '<img src=x onerror="window.__xss=1">';
+const HTML_MODEL = '<img src=x onerror=window.__xss=1>';
 const COLOURS = { normal: 'rgb(46, 157, 91)', warning: 'rgb(217, 154, 0)',
   critical: 'rgb(224, 87, 43)', exhausted: 'rgb(163, 22, 43)' };
 
