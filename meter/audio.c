@@ -42,6 +42,7 @@ enum au_phase {
 #define W_FMT 1
 #define W_DATA 2
 #define W_DS64 4
+#define W_FACT 8
 /* MP4 / WebM flags */
 #define C_INSIDE 1 /* inside moov, or inside the WebM Info element */
 #define C_DURATION 2
@@ -133,13 +134,24 @@ au_wav_chunk(struct meter_audio *a, int eof)
 	if (memcmp(w, "fmt ", 4) == 0) {
 		if (size < 16 || a->have < 24)
 			goto give_up;
+		a->codec = le16(w + 8);
 		a->rate = le32(w + 12);
 		a->byte_rate = le32(w + 16);
 		a->block_align = le16(w + 20);
+		/* WAVE_FORMAT_EXTENSIBLE: the codec is the SubFormat GUID's
+		 * first two bytes */
+		if (a->codec == 0xFFFE && size >= 40 && a->have >= 8 + 26)
+			a->codec = le16(w + 8 + 24);
 		a->flag |= W_FMT;
 		if (a->flag & W_DATA) { /* data came first */
 			a->outcome = AU_HEADER;
 			return;
+		}
+	} else if (memcmp(w, "fact", 4) == 0) {
+		/* samples per channel, for codecs without a fixed byte rate */
+		if (size >= 4 && a->have >= 12) {
+			a->samples = le32(w + 8);
+			a->flag |= W_FACT;
 		}
 	} else if (memcmp(w, "ds64", 4) == 0) {
 		if (size < 24 || a->have < 32)
@@ -166,12 +178,22 @@ give_up:
 	au_give_up(a);
 }
 
+/* Codecs whose byte rate is rate x block_align: PCM, IEEE float, A-law,
+ * mu-law (RFC 2361 registry). */
+static int
+au_wav_linear(uint32_t codec)
+{
+	return codec == 1 || codec == 3 || codec == 6 || codec == 7;
+}
+
 static void
 au_wav_result(struct meter_audio *a)
 {
 	uint64_t size = a->b, avail;
 
-	if (a->rate == 0 || a->byte_rate == 0 || a->block_align == 0 ||
+	if (a->rate == 0 || a->byte_rate == 0 || a->block_align == 0)
+		return;
+	if (au_wav_linear(a->codec) &&
 	    a->byte_rate != (uint64_t)a->rate * a->block_align)
 		return; /* a header that lies */
 	if (size == 0xFFFFFFFFu && (a->flag & W_DS64))
@@ -183,6 +205,16 @@ au_wav_result(struct meter_audio *a)
 		size = avail; /* streamed WAV: the data runs to the end */
 	} else if (size > avail) {
 		size = avail; /* cut short: what arrived is what plays */
+		a->estimated = 1;
+	}
+	if (!au_wav_linear(a->codec)) {
+		/* ADPCM, GSM, ...: the fact chunk counts the samples; without
+		 * it the declared average byte rate is a guess */
+		if ((a->flag & W_FACT) && a->samples > 0 && !a->estimated) {
+			a->seconds = (double)a->samples / a->rate;
+			a->outcome = AU_KNOWN;
+			return;
+		}
 		a->estimated = 1;
 	}
 	a->seconds = (double)size / a->byte_rate;
@@ -227,25 +259,54 @@ au_mp3_header(const unsigned char *h, struct au_mp3 *f)
 	return 0;
 }
 
-/* Xing/Info (LAME) or VBRI (Fraunhofer) in the first frame: the frames. */
+/*
+ * The LAME tag after a Xing/Info header x of flags `flags` (LAME's
+ * "Mp3 Info Tag rev 1", also written by FFmpeg as "Lavf"/"Lavc"): the
+ * encoder delay and the padding, 12 bits each, 21 bytes into it.  They are
+ * the samples a gapless decoder drops; 0 when there is no such tag.
+ */
 static uint32_t
-au_mp3_vbr_frames(const unsigned char *w, size_t have, const struct au_mp3 *f)
+au_mp3_lame_skip(const unsigned char *w, size_t at, size_t end, uint32_t flags)
+{
+	const unsigned char *t;
+	uint32_t v;
+
+	at += 8 + (flags & 1 ? 4 : 0) + (flags & 2 ? 4 : 0) +
+	      (flags & 4 ? 100 : 0) + (flags & 8 ? 4 : 0);
+	if (at + 24 > end)
+		return 0;
+	t = w + at;
+	if (memcmp(t, "LAME", 4) != 0 && memcmp(t, "Lavf", 4) != 0 &&
+	    memcmp(t, "Lavc", 4) != 0)
+		return 0;
+	v = (uint32_t)t[21] << 16 | (uint32_t)t[22] << 8 | t[23];
+	return (v >> 12) + (v & 0xfff);
+}
+
+/* Xing/Info (LAME) or VBRI (Fraunhofer) in the first frame: the frames
+ * (0 when neither says), and in *skip the LAME delay and padding. */
+static uint32_t
+au_mp3_vbr_frames(const unsigned char *w, size_t have, const struct au_mp3 *f,
+                  uint32_t *skip)
 {
 	size_t side = f->lsf ? (f->mono ? 9 : 17) : (f->mono ? 17 : 32);
 	size_t offs[2] = {4 + side, 4 + side + 2}, i;
+	size_t end = have < f->len ? have : f->len;
 
+	*skip = 0;
 	for (i = 0; i < 2; i++) {
 		const unsigned char *x = w + offs[i];
 
-		if (offs[i] + 12 > have || offs[i] + 12 > f->len)
+		if (offs[i] + 12 > end)
 			continue;
 		if ((memcmp(x, "Xing", 4) == 0 || memcmp(x, "Info", 4) == 0) &&
-		    (be32(x + 4) & 1))
+		    (be32(x + 4) & 1)) {
+			*skip = au_mp3_lame_skip(w, offs[i], end, be32(x + 4));
 			return be32(x + 8);
+		}
 	}
 	/* VBRI sits 32 bytes after the header; frames at +14 */
-	if (36 + 18 <= have && 36 + 18 <= f->len &&
-	    memcmp(w + 36, "VBRI", 4) == 0)
+	if (36 + 18 <= end && memcmp(w + 36, "VBRI", 4) == 0)
 		return be32(w + 36 + 14);
 	return 0;
 }
@@ -293,7 +354,7 @@ au_mp3_frame(struct meter_audio *a, int eof)
 	a->rate = f.rate;
 	a->bitrate = f.kbps;
 	a->spf = f.lsf ? 576 : 1152;
-	a->frames = au_mp3_vbr_frames(a->win, a->have, &f);
+	a->frames = au_mp3_vbr_frames(a->win, a->have, &f, &a->skip);
 	a->outcome = AU_HEADER;
 }
 
@@ -314,7 +375,13 @@ au_mp3_result(struct meter_audio *a)
 	if (a->rate == 0 || a->bitrate == 0)
 		return;
 	if (a->frames > 0) {
-		a->seconds = (double)a->frames * a->spf / a->rate;
+		/* the frames after the tag frame; a gapless decoder drops the
+		 * LAME delay and padding, so they are not billed either */
+		uint64_t samples = (uint64_t)a->frames * a->spf;
+
+		if (a->skip < samples)
+			samples -= a->skip;
+		a->seconds = (double)samples / a->rate;
 		a->outcome = AU_KNOWN;
 		return;
 	}
@@ -704,6 +771,18 @@ au_after_id3(struct meter_audio *a, int eof)
 	au_mp3_sync(a, eof);
 }
 
+/*
+ * Whether the caps apply.  The Ogg length is the last page's granule, so
+ * every page is visited: a page header and its segment table are at most
+ * 282 bytes per page, each look moves at least 27 bytes on, so the work
+ * stays linear in the file and a long recording must not hit the caps.
+ */
+static int
+au_capped(const struct meter_audio *a)
+{
+	return !(a->format == METER_AUDIO_OGG && (a->flag & O_FIRST));
+}
+
 static void
 au_step(struct meter_audio *a, int eof)
 {
@@ -716,7 +795,7 @@ au_step(struct meter_audio *a, int eof)
 	    [P_OGG_SEGS] = au_ogg_segs,
 	};
 
-	if (++a->steps > METER_AUDIO_MAX_STEPS) {
+	if (au_capped(a) && ++a->steps > METER_AUDIO_MAX_STEPS) {
 		au_give_up(a);
 		return;
 	}
@@ -751,7 +830,8 @@ meter_audio_feed(struct meter_audio *a, const char *p, size_t n)
 			    a->at - a->off < n ? (size_t)(a->at - a->off) : n;
 		} else {
 			take = a->want - a->have < n ? a->want - a->have : n;
-			if (a->copied + take > METER_AUDIO_MAX_SNIFF) {
+			if (au_capped(a) &&
+			    a->copied + take > METER_AUDIO_MAX_SNIFF) {
 				au_give_up(a);
 				break;
 			}

@@ -67,7 +67,10 @@ struct meter_audio {
 	uint32_t bitrate, spf;
 	uint64_t scale; /* WebM TimecodeScale */
 	uint32_t serial;
-	int flag; /* format-specific */
+	uint32_t codec;   /* WAV format tag */
+	uint64_t samples; /* WAV fact sample count */
+	uint32_t skip;    /* MP3: LAME encoder delay + padding, samples */
+	int flag;         /* format-specific */
 	double seconds;
 	int estimated;
 };

@@ -1,21 +1,25 @@
 #!/bin/sh
 # tests/fuzz/run.sh — builds each fuzz driver with clang's libFuzzer and
 # ASan/UBSan and runs it for FUZZ_SECONDS (default 20) seconds.  Corpora
-# and crash files go to build/fuzz/.  Bounded: it stops on its own.
+# and crash files go to FUZZ_OUT (default build/fuzz/).  FUZZ_ONLY, when
+# set, runs only the drivers whose name contains it.  Bounded: it stops on
+# its own.
 set -eu
 cd "$(dirname "$0")/../.."
 SECS=${FUZZ_SECONDS:-20}
-out=build/fuzz
+out=${FUZZ_OUT:-build/fuzz}
+only=${FUZZ_ONLY:-}
 mkdir -p "$out"
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -I. -I/usr/share/include/llhttp -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1"
-common="meter/jscan.c meter/sse.c meter/endpoint.c meter/request.c meter/response.c"
+common="meter/jscan.c meter/sse.c meter/endpoint.c meter/request.c meter/response.c meter/multipart.c meter/audio.c"
 llhttp="/usr/share/llhttp/api.c /usr/share/llhttp/http.c /usr/share/llhttp/llhttp.c"
 status=0
 for drv in tests/fuzz/fuzz_*.c; do
 	name=$(basename "$drv" .c)
+	case "$name" in *"$only"*) ;; *) continue ;; esac
 	extra=""
 	[ "$name" = fuzz_http ] && extra="proxy/http.c $llhttp"
-	clang $CFLAGS -o "$out/$name" "$drv" $common $extra -lz
+	clang $CFLAGS -o "$out/$name" "$drv" $common $extra -lz -lm
 	mkdir -p "$out/$name.corpus"
 	echo "== $name ($SECS s)"
 	(cd "$out" && "./$name" -max_total_time="$SECS" -max_len=4096 \

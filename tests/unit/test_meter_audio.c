@@ -724,3 +724,167 @@ TEST(meter_audio_sniff_cap)
 	meter_audio_end(&a, 10 + 64 * sizeof(junk));
 	CHECK(meter_audio_duration(&a, &s, &est) == -1);
 }
+
+/* --- found by real encoders (test_meter_audio_real.c) --------------------- */
+
+/* fmt (16 or 40 bytes), an optional fact chunk, then data. */
+static void
+wav_codec(struct sbuf *b, unsigned codec, unsigned sub, uint32_t rate,
+          uint32_t byte_rate, unsigned align, int fact, uint32_t samples,
+          size_t data_bytes, uint32_t data_size_field)
+{
+	put(b, "RIFF", 4);
+	le32(b, 0);
+	put(b, "WAVE", 4);
+	put(b, "fmt ", 4);
+	le32(b, sub ? 40 : 16);
+	le16(b, codec);
+	le16(b, 1);
+	le32(b, rate);
+	le32(b, byte_rate);
+	le16(b, align);
+	le16(b, 4);
+	if (sub) { /* WAVE_FORMAT_EXTENSIBLE */
+		le16(b, 22);
+		le16(b, 4);
+		le32(b, 4);
+		le16(b, sub);
+		put(b,
+		    "\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71",
+		    14);
+	}
+	if (fact) {
+		put(b, "fact", 4);
+		le32(b, 4);
+		le32(b, samples);
+	}
+	put(b, "data", 4);
+	le32(b, data_size_field);
+	zeros(b, data_bytes);
+}
+
+/* IMA ADPCM (sox -e ima-adpcm): its byte rate is no product of rate and
+ * block size; the fact chunk has the samples.  Without fact, or cut short,
+ * the average byte rate gives an estimate. */
+TEST(meter_audio_wav_fact)
+{
+	struct sbuf b = {0};
+
+	/* 16 kHz, 256-byte blocks of 505 samples: 8110 bytes/s */
+	wav_codec(&b, 0x11, 0, 16000, 8110, 256, 1, 52000, 26368, 26368);
+	run_audio(&b, 56, "wav 3.250000");
+	sb_clear(&b);
+	wav_codec(&b, 0x11, 0, 16000, 8110, 256, 0, 0, 8110, 8110);
+	run_audio(&b, 44, "wav 1.000000 est");
+	sb_clear(&b);
+	wav_codec(&b, 0x11, 0, 16000, 8110, 256, 1, 52000, 4055, 26368);
+	run_audio(&b, 56, "wav 0.500000 est");
+	/* PCM keeps data / byte rate even with a fact chunk that lies */
+	sb_clear(&b);
+	wav_codec(&b, 1, 0, 16000, 32000, 2, 1, 99, 16000, 16000);
+	run_audio(&b, 56, "wav 0.500000");
+	free(b.p);
+}
+
+/* WAVE_FORMAT_EXTENSIBLE (sox with more than 2 channels): the SubFormat
+ * decides whether the byte rate must be rate x block size. */
+TEST(meter_audio_wav_extensible)
+{
+	struct sbuf b = {0};
+
+	wav_codec(&b, 0xFFFE, 1, 8000, 16000, 2, 0, 0, 8000, 8000);
+	run_audio(&b, 68, "wav 0.500000");
+	sb_clear(&b);
+	wav_codec(&b, 0xFFFE, 1, 8000, 1000, 2, 0, 0, 8000, 8000); /* lies */
+	run_audio(&b, 0, "wav unknown");
+	sb_clear(&b);
+	wav_codec(&b, 0xFFFE, 0x11, 16000, 8110, 256, 1, 24000, 4000, 4000);
+	run_audio(&b, 80, "wav 1.500000");
+	free(b.p);
+}
+
+/* Xing/Info with every optional field, then the LAME tag: delay and padding
+ * (12 bits each, 21 bytes into it) are taken off, as a gapless decoder
+ * does.  lame -b 128 on 3.25 s at 44.1 kHz: 126 frames, 576 + 1251. */
+static void
+mp3_lame(struct sbuf *b, const char *tag, uint32_t flags, uint32_t nframes,
+         unsigned delay, unsigned pad, const char *encoder)
+{
+	size_t start = b->len;
+
+	be32(b, MP3_H128);
+	zeros(b, 32);
+	put(b, tag, 4);
+	be32(b, flags);
+	if (flags & 1)
+		be32(b, nframes);
+	if (flags & 2)
+		be32(b, nframes * MP3_LEN128);
+	if (flags & 4)
+		zeros(b, 100);
+	if (flags & 8)
+		be32(b, 50);
+	put(b, encoder, 9);
+	zeros(b, 12);
+	u8(b, delay >> 4);
+	u8(b, (delay & 15) << 4 | pad >> 8);
+	u8(b, pad & 0xff);
+	zeros(b, MP3_LEN128 - (b->len - start));
+	frames(b, MP3_H128, MP3_LEN128, (int)nframes);
+}
+
+TEST(meter_audio_mp3_lame_tag)
+{
+	struct sbuf b = {0};
+
+	mp3_lame(&b, "Info", 15, 126, 576, 1251, "LAME3.100");
+	run_audio(&b, 4, "mp3 3.250000");
+	sb_clear(&b);
+	mp3_lame(&b, "Xing", 1, 126, 576, 1251, "LAME3.100");
+	run_audio(&b, 4, "mp3 3.250000");
+	sb_clear(&b);
+	mp3_lame(&b, "Xing", 1 | 4, 126, 576, 1251, "Lavf58.76");
+	run_audio(&b, 4, "mp3 3.250000");
+	/* no LAME tag: the frames as they are, delay and padding included */
+	sb_clear(&b);
+	mp3_lame(&b, "Xing", 1 | 8, 126, 576, 1251, "XXXX3.100");
+	run_audio(&b, 4, "mp3 3.291429");
+	/* a tag that drops more than there is: ignored */
+	sb_clear(&b);
+	mp3_lame(&b, "Info", 1, 2, 4095, 4095, "LAME3.100");
+	run_audio(&b, 4, "mp3 0.052245");
+	free(b.p);
+}
+
+/* An Ogg file of more pages than METER_AUDIO_MAX_STEPS and more header
+ * bytes than METER_AUDIO_MAX_SNIFF (hours of speech): the last granule
+ * still counts.  Too big for every split: whole, and a few. */
+TEST(meter_audio_ogg_many_pages)
+{
+	struct sbuf b = {0};
+	unsigned char id[30] = "\x01vorbis\x00\x00\x00\x00\x01\x80\x3e";
+	unsigned char pkt[40];
+	struct arec r;
+	size_t i, cuts[] = {1, 27, 1000, 0, 0};
+	const size_t npages = 2 * METER_AUDIO_MAX_STEPS + 7;
+
+	memset(pkt, 0x33, sizeof(pkt));
+	ogg_page(&b, 2, 0, 1, id, sizeof(id));
+	for (i = 1; i < npages; i++)
+		ogg_page(&b, 0, (uint64_t)i * 16, 1, pkt, sizeof(pkt));
+	CHECK(b.len > METER_AUDIO_MAX_SNIFF);
+	cuts[3] = b.len / 2;
+	cuts[4] = b.len - 1;
+	memset(&r, 0, sizeof(r));
+	r.want = "ogg 32.774000"; /* (npages - 1) x 16 samples at 16 kHz */
+	arec_reset(&r);
+	arec_feed(&r, b.p, b.len);
+	arec_check(&r, "whole");
+	for (i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		arec_reset(&r);
+		arec_feed(&r, b.p, cuts[i]);
+		arec_feed(&r, b.p + cuts[i], b.len - cuts[i]);
+		arec_check(&r, "split");
+	}
+	free(b.p);
+}
