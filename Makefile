@@ -97,6 +97,7 @@ deps:
 
 test-deps:
 	scripts/deps.sh test
+	@scripts/promtool.sh $(BUILD)
 	@[ -d tests/node_modules/openai ] && [ -d tests/node_modules/undici ] || \
 	    npm ci --prefix tests --no-audit --no-fund
 	@[ -d examples/node/node_modules/openai ] || \

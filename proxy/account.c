@@ -436,7 +436,7 @@ fill(struct proxy *px, const struct account_req *r, struct store_record *rec)
 }
 
 static void
-count(struct proxy *px, const struct store_record *rec)
+count(struct proxy *px, enum meter_endpoint ep, const struct store_record *rec)
 {
 	struct proxy_metrics *m = &px->metrics;
 	int cls =
@@ -449,6 +449,7 @@ count(struct proxy *px, const struct store_record *rec)
 	METRIC_ADD(m, cost_nanousd, rec->cost_nanousd);
 	if (rec->estimated)
 		METRIC_ADD(m, requests_estimated, 1);
+	proxy_metrics_request(m, ep, rec);
 }
 
 void
@@ -457,7 +458,7 @@ proxy_account_finish(struct proxy *px, const struct account_req *r)
 	struct store_record rec;
 
 	fill(px, r, &rec);
-	count(px, &rec);
+	count(px, r->mreq->endpoint, &rec);
 	proxy_events_publish(px->events, &rec);
 	if (strcmp(rec.workspace, r->workspace) != 0) {
 		/* A background response or batch, billed to the workspace

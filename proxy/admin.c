@@ -210,6 +210,40 @@ st_month(const struct proxy_limiter_status *s)
 	return s->monthly_spent;
 }
 
+/* Spend over budget per workspace and period, for the workspaces that
+ * have that budget (1 = used up). */
+static void
+admin_budget_ratio(struct evbuffer *b, const struct proxy_limiter_status *st,
+                   size_t n)
+{
+	size_t i;
+
+	evbuffer_add_printf(b, "# HELP tollgate_budget_used_ratio Settled "
+	                       "spend over the workspace's budget this UTC "
+	                       "day or month.\n# TYPE "
+	                       "tollgate_budget_used_ratio gauge\n");
+	for (i = 0; i < n; i++) {
+		const struct meter_limits *l = &st[i].limits;
+
+		if (l->daily_nanousd > 0)
+			evbuffer_add_printf(
+			    b,
+			    "tollgate_budget_used_ratio{workspace=\"%s\","
+			    "period=\"day\"} %.6f\n",
+			    st[i].workspace,
+			    (double)st[i].daily_spent /
+			        (double)l->daily_nanousd);
+		if (l->monthly_nanousd > 0)
+			evbuffer_add_printf(
+			    b,
+			    "tollgate_budget_used_ratio{workspace=\"%s\","
+			    "period=\"month\"} %.6f\n",
+			    st[i].workspace,
+			    (double)st[i].monthly_spent /
+			        (double)l->monthly_nanousd);
+	}
+}
+
 /* Per-workspace gauges: reservations in flight and spend this period. */
 static void
 admin_limiter_metrics(struct proxy_admin *ad, struct evbuffer *b)
@@ -243,6 +277,7 @@ admin_limiter_metrics(struct proxy_admin *ad, struct evbuffer *b)
 			    g[k].name, st[i].workspace, g[k].label,
 			    g[k].get(&st[i]));
 	}
+	admin_budget_ratio(b, st, n);
 	free(st);
 }
 
@@ -279,6 +314,7 @@ admin_metrics(struct proxy_admin *ad, struct evhttp_request *req)
 	    "# TYPE tollgate_store_write_failures_total counter\n"
 	    "tollgate_store_write_failures_total %" PRIu64 "\n",
 	    ss.committed, ss.queued, ss.failures);
+	proxy_metrics_write_store(&ss, b);
 	admin_limiter_metrics(ad, b);
 	admin_recon_metrics(ad, b);
 	evhttp_add_header(evhttp_request_get_output_headers(req),

@@ -1433,6 +1433,8 @@ resp_on_head(void *arg, struct proxy_http_head *h)
 	}
 	c->answered = 1;
 	c->resp_status = h->status;
+	proxy_metrics_upstream_latency(&c->px->metrics,
+	                               proxy_now_ms() - c->sent_ms);
 	proxy_http_get_str(h, "x-request-id", c->upstream_request_id,
 	                   sizeof(c->upstream_request_id));
 	memset(&o, 0, sizeof(o));

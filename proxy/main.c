@@ -560,6 +560,7 @@ cmd_run(const struct cli *cli)
 
 	memset(&px, 0, sizeof(px));
 	memset(&ms, 0, sizeof(ms));
+	proxy_metrics_init(&px.metrics);
 	evthread_use_pthreads();
 	signal(SIGPIPE, SIG_IGN);
 	if ((cfg = config_load(cli->config, &cli->ov, err, sizeof(err))) ==
@@ -635,6 +636,7 @@ out:
 	config_release(px.cfg);
 	config_release(px.boot_cfg);
 	pthread_mutex_destroy(&px.cfg_mu);
+	proxy_metrics_destroy(&px.metrics);
 	libevent_global_shutdown();
 	return rc;
 }

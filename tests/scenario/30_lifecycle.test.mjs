@@ -371,7 +371,7 @@ test('lifecycle_admin_metrics_and_healthz', async () => {
     const twoxx = /^tollgate_requests_total\{class="2xx"\} (\d+)$/m.exec(text);
     assert(twoxx && Number(twoxx[1]) >= 1, `2xx requests counted:\n${text}`);
     for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) {
-      assert(/^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.e+]+$/.test(line), `Prometheus sample line: ${line}`);
+      assert(/^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\.)*",?)*\})? -?[0-9.e+]+$/.test(line), `Prometheus sample line: ${line}`);
     }
   } finally { await env.close(); }
 });
