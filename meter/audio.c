@@ -494,12 +494,18 @@ au_mp4_mvhd(struct meter_audio *a, int eof)
 	a->outcome = AU_HEADER;
 }
 
+/*
+ * mvhd: the movie's length as the muxer wrote it.  Best effort, so
+ * estimated: it counts the AAC encoder's priming samples (an edit list,
+ * not read here, may trim them) and no real muxer checked it here.
+ */
 static void
-au_ratio_result(struct meter_audio *a)
+au_mp4_result(struct meter_audio *a)
 {
 	if (a->rate == 0 || a->b == 0)
 		return;
 	a->seconds = (double)a->b / a->rate;
+	a->estimated = 1;
 	a->outcome = AU_KNOWN;
 }
 
@@ -610,12 +616,15 @@ give_up:
 	a->outcome = (a->flag & C_DURATION) ? AU_HEADER : AU_GIVEN_UP;
 }
 
+/* Duration is a float the muxer wrote (often rounded to the tick, absent
+ * from MediaRecorder files): best effort, so estimated. */
 static void
 au_webm_result(struct meter_audio *a)
 {
 	uint64_t scale = a->scale ? a->scale : 1000000; /* ns per tick */
 
 	a->seconds = a->seconds * (double)scale / 1e9;
+	a->estimated = 1;
 	a->outcome = AU_KNOWN;
 }
 
@@ -846,6 +855,24 @@ meter_audio_feed(struct meter_audio *a, const char *p, size_t n)
 	a->off += n;
 }
 
+/*
+ * A header that claims more time than the file could hold at
+ * METER_AUDIO_MIN_BITRATE lies (a 1 kB upload "of 10^19 seconds" must not
+ * be billed): unknown.  So is a length that is not a finite number.
+ */
+static void
+au_plausible(struct meter_audio *a)
+{
+	double most = (double)a->total * 8 / METER_AUDIO_MIN_BITRATE;
+
+	if (a->outcome == AU_KNOWN &&
+	    (!isfinite(a->seconds) || a->seconds < 0 || a->seconds > most)) {
+		a->outcome = AU_GIVEN_UP;
+		a->seconds = 0;
+		a->estimated = 0;
+	}
+}
+
 void
 meter_audio_end(struct meter_audio *a, uint64_t total_bytes)
 {
@@ -870,7 +897,7 @@ meter_audio_end(struct meter_audio *a, uint64_t total_bytes)
 		au_flac_result(a);
 		break;
 	case METER_AUDIO_MP4:
-		au_ratio_result(a);
+		au_mp4_result(a);
 		break;
 	case METER_AUDIO_WEBM:
 		au_webm_result(a);
@@ -881,6 +908,7 @@ meter_audio_end(struct meter_audio *a, uint64_t total_bytes)
 	case METER_AUDIO_UNKNOWN:
 		break;
 	}
+	au_plausible(a);
 }
 
 int

@@ -30,6 +30,7 @@
 #define METER_AUDIO_MAX_SNIFF (1024 * 1024) /* bytes copied in all */
 #define METER_AUDIO_MAX_STEPS 16384         /* looks (chunks, boxes, pages) */
 #define METER_AUDIO_TAIL 128                /* last bytes kept (ID3v1 tag) */
+#define METER_AUDIO_MIN_BITRATE 500 /* bits/s: a longer claim is a lie */
 
 enum meter_audio_format {
 	METER_AUDIO_UNKNOWN,

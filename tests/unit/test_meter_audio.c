@@ -459,8 +459,9 @@ TEST(meter_audio_flac)
 	flac(&b, 44100, 66150);
 	run_audio(&b, 42, "flac 1.500000");
 	sb_clear(&b);
+	/* 50903 s in 142 bytes: a header that lies (METER_AUDIO_MIN_BITRATE) */
 	flac(&b, 96000, 0x123456789ull);
-	run_audio(&b, 42, "flac 50903.316094");
+	run_audio(&b, 0, "flac unknown");
 	sb_clear(&b);
 	flac(&b, 0, 66150);
 	run_audio(&b, 0, "flac unknown");
@@ -513,7 +514,7 @@ TEST(meter_audio_mp4)
 	mvhd0(&b, 1000, 1500);
 	box(&b, "mdat", 500);
 	zeros(&b, 500);
-	run_audio(&b, 83, "mp4 1.500000");
+	run_audio(&b, 83, "mp4 1.500000 est");
 	free(b.p);
 }
 
@@ -525,8 +526,8 @@ TEST(meter_audio_mp4_moov_last)
 	ftyp(&b);
 	be32(&b, 1);
 	put(&b, "mdat", 4);
-	be64(&b, 16 + 3000);
-	zeros(&b, 3000);
+	be64(&b, 16 + 6000);
+	zeros(&b, 6000); /* 90 s needs 5625 bytes at 500 bit/s */
 	box(&b, "moov", 112);
 	box(&b, "mvhd", 104);
 	u8(&b, 1);
@@ -534,7 +535,7 @@ TEST(meter_audio_mp4_moov_last)
 	be32(&b, 44100);
 	be64(&b, 44100ull * 90);
 	zeros(&b, 104 - 32);
-	run_audio(&b, 3000 + 20 + 16 + 40, "mp4 90.000000");
+	run_audio(&b, 6000 + 20 + 16 + 40, "mp4 90.000000 est");
 	free(b.p);
 }
 
@@ -595,9 +596,9 @@ TEST(meter_audio_webm)
 	be64(&b, bits);
 	put(&b, "\x4d\x80\x84grr!", 6); /* MuxingApp */
 	be32(&b, 0x1F43B675u);          /* Cluster */
-	u8(&b, 0x80 | 10);
-	zeros(&b, 10);
-	run_audio(&b, 50, "webm 1.500000");
+	u8(&b, 0x80 | 40);
+	zeros(&b, 40);
+	run_audio(&b, 50, "webm 1.500000 est");
 	/* no Duration (a MediaRecorder file): unknown */
 	sb_clear(&b);
 	be32(&b, 0x1A45DFA3u);
@@ -886,5 +887,60 @@ TEST(meter_audio_ogg_many_pages)
 		arec_feed(&r, b.p + cuts[i], b.len - cuts[i]);
 		arec_check(&r, "split");
 	}
+	free(b.p);
+}
+
+/* A WebM Info with an 8-byte TimecodeScale and Duration 1.0f. */
+static void
+webm_scaled(struct sbuf *b, const char *scale8)
+{
+	be32(b, 0x1A45DFA3u);
+	u8(b, 0x80);
+	be32(b, 0x18538067u);
+	u8(b, 0xff);
+	be32(b, 0x1549A966u);
+	u8(b, 0x80 | 19);
+	put(b, "\x2a\xd7\xb1\x88", 4);
+	put(b, scale8, 8);
+	put(b, "\x44\x89\x84\x3f\x80\x00\x00", 7); /* 1.0f */
+	be32(b, 0x1F43B675u);                      /* Cluster */
+	u8(b, 0x80 | 100);
+	zeros(b, 100);
+}
+
+/* The same header is believed or not by the size it came with: at most
+ * total x 8 / METER_AUDIO_MIN_BITRATE seconds. */
+TEST(meter_audio_plausible)
+{
+	struct meter_audio a;
+	struct sbuf b = {0};
+	double s = -1;
+	int est = -1;
+	/* 0x123456789 samples at 96 kHz: 50903.316 s, needs 3181458 bytes */
+	const uint64_t need = 3181458;
+
+	flac(&b, 96000, 0x123456789ull);
+	meter_audio_init(&a);
+	meter_audio_feed(&a, b.p, b.len);
+	meter_audio_end(&a, need);
+	CHECK(meter_audio_duration(&a, &s, &est) == 0);
+	CHECK(fabs(s - 50903.316094) < 1e-6 && est == 0);
+	meter_audio_init(&a);
+	meter_audio_feed(&a, b.p, b.len);
+	meter_audio_end(&a, need - 1);
+	CHECK(meter_audio_duration(&a, &s, &est) == -1);
+	/* an Xing frame count that lies */
+	sb_clear(&b);
+	mp3_lame(&b, "Xing", 1, 3, 0, 0, "LAME3.100");
+	b.p[4 + 32 + 8] = b.p[4 + 32 + 9] = (char)0xff;
+	run_audio(&b, 0, "mp3 unknown");
+	/* Duration 1.0 ticks: 1 ms at 10^6 ns per tick, 584 years at
+	 * 2^64 - 1 */
+	sb_clear(&b);
+	webm_scaled(&b, "\x00\x00\x00\x00\x00\x0f\x42\x40");
+	run_audio(&b, 0, "webm 0.001000 est");
+	sb_clear(&b);
+	webm_scaled(&b, "\xff\xff\xff\xff\xff\xff\xff\xff");
+	run_audio(&b, 0, "webm unknown");
 	free(b.p);
 }
