@@ -10,15 +10,42 @@
  * at most METER_AUDIO_WINDOW bytes at a time and METER_AUDIO_MAX_SNIFF bytes
  * in all; everything else is only counted.  Memory is this struct.
  *
- *   WAV / RF64  data bytes / byte rate, exact
- *   MP3         Xing/Info or VBRI frame count, exact; else CBR from the file
- *               size, estimated
- *   FLAC        STREAMINFO total samples / sample rate, exact
- *   MP4 / M4A   mvhd duration / timescale, exact
- *   WebM / MKV  Segment Info Duration x TimecodeScale, exact
- *   Ogg         last page's granule position (Vorbis, Opus), exact
+ * What is exact and what is estimated (meter_audio_duration's flag):
  *
- * Anything else, a header that lies, or structure past the caps: unknown.
+ *   WAV / RF64  PCM, IEEE float, A-law, mu-law (also as EXTENSIBLE): data
+ *               bytes / byte rate, exact (the byte rate must be rate x
+ *               block size, or the header lies: unknown).  ADPCM, GSM and
+ *               other codecs: the fact chunk's samples / rate, exact;
+ *               without fact, data / the declared average byte rate,
+ *               estimated.  Data cut short: what arrived, estimated.
+ *   MP3         Xing/Info with a LAME tag (lame, FFmpeg): frames x samples
+ *               per frame, minus the tag's encoder delay and padding, /
+ *               rate: exact to the sample, what a gapless decoder plays.
+ *               Xing/Info or VBRI without it: frames x samples per frame /
+ *               rate, the same up to the encoder delay and padding it
+ *               leaves in (at most 1105 samples + one frame: 0.05 s at
+ *               44.1 kHz, 0.11 s at 16 kHz), not flagged.  No tag (lame -t,
+ * many CBR writers): audio bytes (ID3v2 and ID3v1 left out) x 8 / the first
+ *               frame's bitrate, estimated; for CBR it is long by the same
+ *               delay and padding, for VBR without a tag it is a guess.
+ *   FLAC        STREAMINFO total samples / sample rate, exact (0 samples,
+ *               "unknown" in the format: unknown).  An ID3v2 tag before
+ *               "fLaC" is skipped.
+ *   Ogg         the last page's granule position of the first stream:
+ *               Vorbis samples / rate, Opus (granule - pre-skip) / 48 kHz,
+ *               exact.  Every page is visited (linear, not capped).
+ *   MP4 / M4A   mvhd duration / timescale, estimated (includes AAC
+ *               priming; edit lists are not read).
+ *   WebM / MKV  Segment Info Duration x TimecodeScale, estimated (a float
+ *               the muxer wrote; MediaRecorder files have none: unknown).
+ *
+ * Checked against real encoders (tests/unit/test_meter_audio_real.c): sox
+ * WAV in 8 codecs, lame CBR/VBR/ABR with and without the tag and with ID3
+ * tags, flac, oggenc.  MP4, WebM and Opus only against files built from
+ * their specifications (tests/unit/test_meter_audio.c).
+ *
+ * Anything else, structure past the caps, or a header claiming more time
+ * than the file could hold at METER_AUDIO_MIN_BITRATE: unknown.
  */
 #ifndef METER_AUDIO_H
 #define METER_AUDIO_H
@@ -81,13 +108,15 @@ void meter_audio_init(struct meter_audio *a);
 /* The next n bytes of the file. */
 void meter_audio_feed(struct meter_audio *a, const char *p, size_t n);
 
-/* End of the file; total_bytes is its size (the bytes fed, normally). */
+/* End of the file; total_bytes is its size (the bytes fed, normally: it
+ * bounds what a header may claim).  A second call does nothing. */
 void meter_audio_end(struct meter_audio *a, uint64_t total_bytes);
 
 /*
  * After meter_audio_end: 0 with *seconds and *estimated (1 when derived
- * from a bitrate or from fewer bytes than the header declared), or -1 when
- * the duration is unknown (outputs untouched).
+ * from a bitrate, from fewer bytes than the header declared, or from an
+ * MP4 or WebM header; see the table above), or -1 when the duration is
+ * unknown (outputs untouched).
  */
 int meter_audio_duration(const struct meter_audio *a, double *seconds,
                          int *estimated);

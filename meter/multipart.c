@@ -367,7 +367,7 @@ mp_is_file_name(const struct meter_multipart *mp, const char *name)
 		const char *comma = strchr(s, ',');
 		size_t len = comma != NULL ? (size_t)(comma - s) : strlen(s);
 
-		if (len == n && memcmp(s, name, n) == 0)
+		if (len > 0 && len == n && memcmp(s, name, n) == 0)
 			return 1;
 		s += len;
 		if (*s == ',')

@@ -658,3 +658,19 @@ TEST(meter_multipart_set_file_names_contract)
 	CHECK_U64(meter_multipart_field_count(mp, "nope"), 0);
 	meter_multipart_free(mp);
 }
+
+/* An empty entry in the names list matches no part, not even name="". */
+TEST(meter_multipart_set_file_names_empty_entry)
+{
+	RUN_NAMES(CT, "image,,x",
+	          "--XyZ\r\n"
+	          "Content-Disposition: form-data; name=\"\"; "
+	          "filename=\"e\"\r\n\r\n"
+	          "empty"
+	          "\r\n--XyZ\r\n"
+	          "Content-Disposition: form-data; name=x; filename=x\r\n\r\n"
+	          "xx"
+	          "\r\n--XyZ--",
+	          "rc=0 end=0 parts=2 done=1 uploads=2/7b file=[x] type=[] "
+	          "bytes=2 data=xx");
+}
