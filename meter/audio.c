@@ -764,6 +764,11 @@ au_detect(struct meter_audio *a, int eof)
 		}
 		size += 10 + ((w[5] & 0x10) ? 10 : 0);
 		au_look(a, size, METER_AUDIO_WINDOW, P_AFTER_ID3);
+	} else if (w[0] == 0 && w[1] == 0 && w[2] == 0) {
+		/* zero bytes before the first MPEG frame (stream captures,
+		 * some rippers): search on, as after an ID3v2 tag; the search
+		 * wants a second frame to confirm the first */
+		au_look(a, 0, METER_AUDIO_WINDOW, P_AFTER_ID3);
 	} else {
 		au_detect_at(a, w, a->have, 0);
 	}

@@ -944,3 +944,18 @@ TEST(meter_audio_plausible)
 	run_audio(&b, 0, "webm unknown");
 	free(b.p);
 }
+
+/* Zero bytes before the first frame, no ID3v2 tag: found by searching;
+ * zeros alone are not audio. */
+TEST(meter_audio_mp3_leading_zeros)
+{
+	struct sbuf b = {0};
+
+	zeros(&b, 100);
+	mp3_lame(&b, "Info", 15, 126, 576, 1251, "LAME3.100");
+	run_audio(&b, 104, "mp3 3.250000");
+	sb_clear(&b);
+	zeros(&b, 5000);
+	run_audio(&b, 0, "mp3 unknown");
+	free(b.p);
+}

@@ -120,7 +120,7 @@ real_make(struct real_dir *d, const char *file, const char *cmd)
 	if (d->nmade == REAL_MAX_FILES)
 		abort();
 	d->made[d->nmade++] = file;
-	snprintf(line, sizeof(line), "cd %s && %s >/dev/null 2>&1", d->path,
+	snprintf(line, sizeof(line), "cd %s && ( %s ) >/dev/null 2>&1", d->path,
 	         cmd);
 	snprintf(p, sizeof(p), "%s/%s", d->path, file);
 	if (system(line) != 0 || access(p, R_OK) != 0)
@@ -381,6 +381,10 @@ TEST(meter_audio_real_mp3)
 	     * version */
 	    {"sox16.mp3", "sox m16.wav -C 64 sox16.mp3", "mp3", REAL_EITHER, 64,
 	     16000, 576, 0},
+	    /* zero bytes before the first frame, no ID3v2 tag */
+	    {"lead0.mp3",
+	     "{ head -c 100 /dev/zero; cat cbr44.mp3; } > lead0.mp3", "mp3",
+	     REAL_EXACT, 0, 0, 0, 0},
 	};
 	double secs[NCASES(cases)];
 

@@ -639,6 +639,8 @@ TEST(meter_multipart_set_file_names_contract)
 	                   "filename=f\r\n\r\nabc\r\n--XyZ--";
 
 	CHECK(mp != NULL);
+	if (mp == NULL)
+		return;
 	memset(longer, 'a', sizeof(longer) - 1);
 	longer[sizeof(longer) - 1] = '\0';
 	CHECK(meter_multipart_set_file_names(mp, longer) == -1);
