@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "proxy/alert.h"
@@ -445,6 +446,14 @@ recon_pass_run(const struct config *cfg, const char *key,
 	strftime(from, 11, "%Y-%m-%d", gmtime_r(&t, &tm));
 	t = (time_t)(w.end - 1);
 	strftime(to, 11, "%Y-%m-%d", gmtime_r(&t, &tm));
+	if (strncasecmp(ps.base, "https://", 8) != 0) {
+		/* the admin key must not cross the network in clear */
+		snprintf(ps.err, sizeof(ps.err), "%s must be an https:// URL",
+		         cfg->reconcile_base_url && cfg->reconcile_base_url[0]
+		             ? "reconcile.base_url"
+		             : "upstream");
+		goto done;
+	}
 	if ((ps.pull = store_recon_pull_new(w.start, w.end)) == NULL ||
 	    (map = recon_map(cfg, &nmap)) == NULL) {
 		snprintf(ps.err, sizeof(ps.err), "out of memory");
@@ -743,6 +752,15 @@ once_row(void *arg, const struct store_recon_row *r)
 }
 
 static void
+once_cell(const char *s, size_t k, size_t w)
+{
+	if (k + 1 == ONCE_COLS)
+		printf("%s\n", s);
+	else
+		printf(k < 3 ? "%-*s  " : "%*s  ", (int)w, s);
+}
+
+static void
 once_print(const struct once_table *t, const char *from, const char *to,
            double pct)
 {
@@ -762,14 +780,13 @@ once_print(const struct once_table *t, const char *from, const char *to,
 	printf("reconciliation %s..%s: drift = (OpenAI - tollgate) / "
 	       "tollgate; flagged beyond +/-%.2f%%\n",
 	       from, to, pct);
+	/* names and the flag left-aligned, numbers right-aligned; the
+	 * last column is not padded */
 	for (k = 0; k < ONCE_COLS; k++)
-		printf(k < 3 ? "%-*s%s" : "%*s%s", (int)w[k], head[k],
-		       k + 1 < ONCE_COLS ? "  " : "\n");
+		once_cell(head[k], k, w[k]);
 	for (i = 0; i < t->n; i++)
 		for (k = 0; k < ONCE_COLS; k++)
-			printf(k < 3 || k == ONCE_COLS - 1 ? "%-*s%s" : "%*s%s",
-			       k == ONCE_COLS - 1 ? 0 : (int)w[k],
-			       t->cell[i][k], k + 1 < ONCE_COLS ? "  " : "\n");
+			once_cell(t->cell[i][k], k, w[k]);
 	printf("%zu row(s), %zu flagged\n", t->n, t->flagged);
 }
 

@@ -801,17 +801,28 @@ recon_judge(struct store_recon_row *r, double alert_pct)
 
 /* Local and provider sides per day x model x project over the window,
  * with the flag the row had and whether it was alerted. */
-static const char compare_sql[] =
-    "WITH loc AS (SELECT date(ts_ms / 1000, 'unixepoch') AS day,"
-    "  coalesce(model, '') AS model,"
+/* The local side, aggregated into a temp table before the write
+ * transaction: the scan of requests never holds the database's write
+ * lock, so the store writer is not kept waiting by it. */
+static const char local_sql[] =
+    "CREATE TEMP TABLE IF NOT EXISTS recon_loc(day TEXT, model TEXT,"
+    " project TEXT, rq INTEGER, it INTEGER, ct INTEGER, ot INTEGER,"
+    " c INTEGER);"
+    "DELETE FROM temp.recon_loc;"
+    "INSERT INTO temp.recon_loc"
+    " SELECT date(ts_ms / 1000, 'unixepoch'), coalesce(model, ''),"
     "  coalesce((SELECT project FROM temp.recon_map m"
-    "            WHERE m.workspace = r.workspace), '') AS project,"
-    "  count(*) AS rq, sum(input_tokens) AS it,"
-    "  sum(cached_input_tokens) AS ct, sum(output_tokens) AS ot,"
-    "  sum(cost_nanousd) AS c"
+    "            WHERE m.workspace = r.workspace), ''),"
+    "  count(*), sum(input_tokens), sum(cached_input_tokens),"
+    "  sum(output_tokens), sum(cost_nanousd)"
     "  FROM requests r WHERE ts_ms >= ?1 * 1000 AND ts_ms < ?2 * 1000"
     "  AND forwarded = 1 AND (status < 400 OR input_tokens > 0"
-    "  OR output_tokens > 0) GROUP BY 1, 2, 3),"
+    "  OR output_tokens > 0) GROUP BY 1, 2, 3";
+
+/* Local and provider sides per day x model x project over the window,
+ * with the flag the row had and whether it was alerted. */
+static const char compare_sql[] =
+    "WITH loc AS (SELECT * FROM temp.recon_loc),"
     " pu AS (SELECT day, coalesce(model, '') AS model,"
     "  CASE WHEN project_id IN (SELECT project FROM temp.recon_map)"
     "  THEN project_id ELSE '' END AS project,"
@@ -841,6 +852,30 @@ static const char compare_sql[] =
     " LEFT JOIN pd USING(day, project)"
     " LEFT JOIN reconciliation o USING(day, model, project)"
     " ORDER BY 1, 2, 3";
+
+/* Runs local_sql (several statements; ?1 ?2 the window) on db. */
+static int
+aggregate_local(sqlite3 *db, const struct store_recon_pull *p)
+{
+	const char *sql = local_sql, *tail = NULL;
+	sqlite3_stmt *s = NULL;
+	int rc = 0;
+
+	while (rc == 0 && sql != NULL && *sql != '\0') {
+		if (sqlite3_prepare_v2(db, sql, -1, &s, &tail) != SQLITE_OK)
+			return -1;
+		if (s == NULL)
+			break;
+		if (sqlite3_bind_parameter_count(s) >= 2) {
+			sqlite3_bind_int64(s, 1, p->start_s);
+			sqlite3_bind_int64(s, 2, p->end_s);
+		}
+		rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+		sqlite3_finalize(s);
+		sql = tail;
+	}
+	return rc;
+}
 
 struct judged {
 	struct store_recon_row row;
@@ -1045,10 +1080,14 @@ store_recon_commit(struct store_recon *rc, const struct store_recon_pull *p,
 	size_t i;
 	int ret = -1;
 
+	if (write_map(rc->db, map, nmap, err, errlen) == -1)
+		return -1;
+	if (aggregate_local(rc->db, p) == -1) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(rc->db));
+		return -1;
+	}
 	if (exec1(rc->db, "BEGIN IMMEDIATE", err, errlen) == -1)
 		return -1;
-	if (write_map(rc->db, map, nmap, err, errlen) == -1)
-		goto rollback;
 	/* The provider rows first; the old reconciliation rows still
 	 * there give each row's previous flag and alerted mark. */
 	if (delete_window(rc->db, p, 0) == -1 ||
