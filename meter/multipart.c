@@ -10,7 +10,8 @@
  * restarts at the mismatching byte (a boundary holds no CR, so no shorter
  * match can hide inside a longer one).  Part headers are kept, bounded,
  * until their blank line and then read; part bodies go to a sink: a kept
- * field, the file callback, or nowhere.
+ * (or only counted) field, the file callback, an upload's byte count, or
+ * nowhere.
  *
  * Runs on the feeding thread; owns only its struct.
  */

@@ -51,10 +51,10 @@ void meter_multipart_free(struct meter_multipart *mp);
 /*
  * Which part names are "the file" (the part reaching on_file and described
  * by meter_multipart_file_*): a comma-separated list of exact names, e.g.
- * "image,image[]" for /v1/images/edits; "" means none.  The default is
- * "file".  Only before the first byte is fed; names is copied.  Returns 0,
- * or -1 (nothing changed) once feeding began or when names is longer than
- * METER_MULTIPART_MAX_FILE_NAMES.
+ * "image,image[]" for /v1/images/edits; "" means none (an empty entry
+ * matches no part).  The default is "file".  Only before the first byte is fed;
+ * names is copied.  Returns 0, or -1 (nothing changed) once feeding began or
+ * when names is longer than METER_MULTIPART_MAX_FILE_NAMES.
  */
 int meter_multipart_set_file_names(struct meter_multipart *mp,
                                    const char *names);
