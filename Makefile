@@ -98,7 +98,7 @@ deps:
 test-deps:
 	scripts/deps.sh test
 	@scripts/promtool.sh $(BUILD)
-	@[ -d tests/node_modules/openai ] && [ -d tests/node_modules/undici ] || \
+	@[ -d tests/node_modules/openai ] && [ -d tests/node_modules/undici ] && [ -d tests/node_modules/playwright-core ] || \
 	    npm ci --prefix tests --no-audit --no-fund
 	@[ -d examples/node/node_modules/openai ] || \
 	    npm ci --prefix examples/node --no-audit --no-fund

@@ -399,6 +399,12 @@ admin_on_request(struct evhttp_request *req, void *arg)
 		admin_healthz(ad, req);
 		return;
 	}
+	/* The dashboard page holds no data and asks for the token itself
+	 * (docs/dashboard.md); everything it shows needs the token. */
+	if (strcmp(path, "/") == 0) {
+		admin_dashboard_page(ad, req, "");
+		return;
+	}
 	if (!admin_authorized(ad, req)) {
 		admin_json_error(
 		    req, 401, "invalid_admin_token",
