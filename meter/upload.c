@@ -66,6 +66,8 @@ meter_upload_new(enum meter_endpoint ep, const char *content_type,
 		free(u);
 		return NULL;
 	}
+	if (!u->audio_wanted) /* no part of an image form is "the file" */
+		meter_multipart_set_file_names(u->mp, "");
 	return u;
 }
 
