@@ -38,7 +38,9 @@ const CONFIG = {
   reconcile: { interval_s: 900, lookback_days: 3, drift_alert_pct: 2.0 },
 };
 
-const waitFor = async (what, fn, ms = 15000) => {
+// Bounded waits; generous, because a pass under the sanitizers (make
+// check) takes seconds (every request builds its own TLS context).
+const waitFor = async (what, fn, ms = 60000) => {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await fn();
@@ -202,7 +204,7 @@ test('reconcile_once_bypass_drift_table_and_idempotent', async () => {
   } finally {
     await env.close();
   }
-});
+}, { timeout: 180000 });
 
 test('reconcile_thread_flags_once_alerts_metrics_and_admin_sums', async () => {
   const posts = [];
@@ -218,7 +220,7 @@ test('reconcile_thread_flags_once_alerts_metrics_and_admin_sums', async () => {
   const env = await makeEnv(cfg);
   try {
     const lines = await traffic(env);
-    await fakeConfig(env, { projects: { [sha(`Bearer ${KEY_A}`)]: 'proj_a' }, extra: [BYPASS], page_max: 6 });
+    await fakeConfig(env, { projects: { [sha(`Bearer ${KEY_A}`)]: 'proj_a' }, extra: [BYPASS] });
     const off = await (await fetch(`${env.admin}/api/reconciliation`)).json();
     eq([off.status, off.rows, off.last_run], ['disabled', [], null], 'no key: disabled');
     assert(/reconcile: off: set OPENAI_ADMIN_KEY/.test(env.logText()), 'the log says how to turn it on');
@@ -294,7 +296,7 @@ test('reconcile_thread_flags_once_alerts_metrics_and_admin_sums', async () => {
     await env.close();
     hook.close();
   }
-});
+}, { timeout: 300000 });
 
 test('reconcile_non_admin_key_explains', async () => {
   const projectKey = 'sk-proj-notanadminkey1234';
@@ -322,7 +324,7 @@ test('reconcile_non_admin_key_explains', async () => {
   } finally {
     await env.close();
   }
-});
+}, { timeout: 180000 });
 
 test('reconcile_without_key_is_off', async () => {
   const env = await makeEnv(CONFIG);
@@ -339,7 +341,7 @@ test('reconcile_without_key_is_off', async () => {
   } finally {
     await env.close();
   }
-});
+}, { timeout: 180000 });
 
 test('reconcile_429_backs_off_per_retry_after', async () => {
   const env = await makeEnv(CONFIG);
@@ -380,4 +382,4 @@ test('reconcile_429_backs_off_per_retry_after', async () => {
   } finally {
     await env.close();
   }
-});
+}, { timeout: 180000 });
