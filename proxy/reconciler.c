@@ -598,7 +598,7 @@ recon_main(void *arg)
 		               ? RECON_MIN_INTERVAL_S
 		               : cfg->reconcile_interval_s;
 		proxy_config_put(cfg);
-		clock_gettime(CLOCK_REALTIME, &until);
+		clock_gettime(CLOCK_MONOTONIC, &until); /* wake's clock */
 		until.tv_sec += interval;
 		pthread_mutex_lock(&rc->mu);
 		while (!rc->stop && pthread_cond_timedwait(&rc->wake, &rc->mu,
@@ -618,6 +618,7 @@ proxy_reconciler_start(struct proxy *px, char *err, size_t errlen)
 {
 	struct proxy_reconciler *rc = calloc(1, sizeof(*rc));
 	const struct config *cfg = px->cfg;
+	pthread_condattr_t ca;
 	char inner[256];
 
 	if (rc == NULL) {
@@ -626,7 +627,12 @@ proxy_reconciler_start(struct proxy *px, char *err, size_t errlen)
 	}
 	rc->px = px;
 	pthread_mutex_init(&rc->mu, NULL);
-	pthread_cond_init(&rc->wake, NULL);
+	/* the interval is measured on the monotonic clock: a wall-clock
+	 * step neither skips nor stalls passes */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&rc->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	if (recon_key(cfg) == NULL) {
 		log_info("reconcile: off: set %s to an OpenAI admin key "
 		         "(sk-admin-...) to compare tollgate's rows with "

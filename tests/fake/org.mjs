@@ -164,7 +164,7 @@ function parseQuery(req) {
 }
 
 // The buckets of [start, end) for width w, and the page of them asked for.
-function paginate(h, ctx, q, widthName, defaultWidth) {
+function paginate(h, ctx, q, widthName, defaultWidth, limits = null) {
   const start = Number(q.get('start_time'));
   if (!q.has('start_time') || !Number.isInteger(start) || start < 0) {
     badParam(h, ctx, "Missing or invalid required parameter: 'start_time'.", 'start_time');
@@ -180,7 +180,7 @@ function paginate(h, ctx, q, widthName, defaultWidth) {
     badParam(h, ctx, `Invalid 'bucket_width': '${bw}'.`, 'bucket_width');
     return null;
   }
-  const [def, max] = LIMITS[bw];
+  const [def, max] = limits ?? LIMITS[bw];
   const limit = q.has('limit') ? Number(q.get('limit')) : def;
   if (!Number.isInteger(limit) || limit < 1 || limit > max) {
     badParam(h, ctx, `Invalid 'limit': must be between 1 and ${max} for bucket_width ${bw}.`, 'limit');
@@ -263,11 +263,7 @@ function costs(ctx, req, h) {
   if (q.has('limit') && !(Number(q.get('limit')) >= 1 && Number(q.get('limit')) <= 180)) {
     return badParam(h, ctx, "Invalid 'limit': must be between 1 and 180.", 'limit');
   }
-  // Costs allows limit up to 180 with 1d buckets.
-  const saved = LIMITS['1d'];
-  LIMITS['1d'] = [7, 180];
-  const page = paginate(h, ctx, q, '1d', '1d');
-  LIMITS['1d'] = saved;
+  const page = paginate(h, ctx, q, '1d', '1d', [7, 180]); // Costs: limit 1-180
   if (!page) return;
   const groups = many('group_by');
   for (const g of groups) {
