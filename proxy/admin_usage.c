@@ -1628,13 +1628,23 @@ sse_free(struct sse_client *c)
 	free(c);
 }
 
-/* The client went away (or the server is closing): libevent frees the
- * request itself; only our state goes. */
+/*
+ * The connection is going away.  When the client left (EOF, error,
+ * timeout) libevent 2.1 detaches the unfinished request from the
+ * connection without freeing it (evhttp_connection_incoming_fail), so it
+ * is ours to free; when the server itself frees the connection
+ * (evhttp_free at shutdown) the request is still attached and libevent
+ * frees it after this callback.
+ */
 static void
 sse_on_close(struct evhttp_connection *evcon, void *arg)
 {
+	struct sse_client *c = arg;
+
 	(void)evcon;
-	sse_free(arg);
+	if (evhttp_request_get_connection(c->req) == NULL)
+		evhttp_request_free(c->req);
+	sse_free(c);
 }
 
 static void
