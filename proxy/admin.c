@@ -81,8 +81,7 @@ admin_authorized(struct proxy_admin *ad, struct evhttp_request *req)
 	return ok;
 }
 
-/* The limiter's live state: malloc'd array, *n entries (NULL: none). */
-static struct proxy_limiter_status *
+struct proxy_limiter_status *
 admin_limiter_state(struct proxy_admin *ad, size_t *n)
 {
 	struct proxy_limiter_status *st;

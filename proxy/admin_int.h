@@ -33,6 +33,10 @@ void admin_json_error(struct evhttp_request *req, int status, const char *code,
 /* Sends b as application/json with status (b stays the caller's). */
 void admin_send_json(struct evhttp_request *req, int status,
                      struct evbuffer *b);
+/* The limiter's live state: a malloc'd array of *n entries for the
+ * caller to free (NULL and *n = 0: none, or no memory). */
+struct proxy_limiter_status *admin_limiter_state(struct proxy_admin *ad,
+                                                 size_t *n);
 /* "key":1.234567890 (nano-USD as USD, exact). */
 void admin_json_usd(struct evbuffer *b, const char *key, uint64_t nano);
 
@@ -50,8 +54,8 @@ void admin_usage_today(struct proxy_admin *, struct evhttp_request *,
                        const char *);
 void admin_usage_budget_status(struct proxy_admin *, struct evhttp_request *,
                                const char *);
-void admin_usage_model_comparison(struct proxy_admin *,
-                                  struct evhttp_request *, const char *);
+void admin_usage_model_comparison(struct proxy_admin *, struct evhttp_request *,
+                                  const char *);
 void admin_usage_cost_trend(struct proxy_admin *, struct evhttp_request *,
                             const char *);
 void admin_usage_cost_intelligence(struct proxy_admin *,
@@ -81,9 +85,9 @@ void admin_recon_real_vs_estimated(struct proxy_admin *,
  * NULL: the reconciler's lookback), appended to b.  0, or -1 with err.
  * admin_usage_dashboard embeds it.
  */
-int admin_recon_json(struct proxy_admin *ad, struct evbuffer *b,
-                     const char *ws, const char *from, const char *to,
-                     char *err, size_t errlen);
+int admin_recon_json(struct proxy_admin *ad, struct evbuffer *b, const char *ws,
+                     const char *from, const char *to, char *err,
+                     size_t errlen);
 /* Reconciliation gauges for /metrics, appended to b. */
 void admin_recon_metrics(struct proxy_admin *ad, struct evbuffer *b);
 

@@ -178,23 +178,7 @@ period_now(struct period *p)
 	snprintf(p->month, sizeof(p->month), "%.7s", p->today);
 }
 
-/* --- the limiter's live state (pattern of admin.c) ----------------------- */
-
-static struct proxy_limiter_status *
-live_state(struct proxy_admin *ad, size_t *n)
-{
-	struct proxy_limiter_status *st;
-	int64_t now = proxy_now_ms();
-	size_t want = proxy_limiter_snapshot(ad->px->limiter, now, NULL, 0);
-
-	*n = 0;
-	if (want == 0 || (st = calloc(want, sizeof(*st))) == NULL)
-		return NULL;
-	*n = proxy_limiter_snapshot(ad->px->limiter, now, st, want);
-	if (*n > want)
-		*n = want;
-	return st;
-}
+/* --- the limiter's live state ------------------------------------------ */
 
 /* ws's live state into *out: 1 when the limiter has it, else 0 (then
  * out->limits are the config's, or the default workspace's, as the
@@ -210,7 +194,7 @@ live_find(struct proxy_admin *ad, const char *ws,
 	int found = 0;
 
 	memset(out, 0, sizeof(*out));
-	st = live_state(ad, &n);
+	st = admin_limiter_state(ad, &n);
 	for (i = 0; i < n && !found; i++)
 		if (strcmp(st[i].workspace, ws) == 0) {
 			*out = st[i];
@@ -818,7 +802,7 @@ names_collect(struct proxy_admin *ad, const struct period *p, struct wsnames *w,
 	if (store_reader_spend(ad->reader, p->month_first, p->today,
 	                       names_spend, w, err, errlen) == -1)
 		return -1;
-	st = live_state(ad, &n);
+	st = admin_limiter_state(ad, &n);
 	for (i = 0; i < n; i++)
 		if ((e = names_add(w, st[i].workspace)) != NULL) {
 			e->limits = st[i].limits;

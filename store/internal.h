@@ -13,4 +13,8 @@ struct store_reader {
 	sqlite3 *db;
 };
 
+/* Runs sql (one or more statements): 0, or -1 with SQLite's message in
+ * err. */
+int store_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
+
 #endif

@@ -581,18 +581,6 @@ store_recon_close(struct store_recon *rc)
 
 /* --- commit -------------------------------------------------------------- */
 
-static int
-exec1(sqlite3 *db, const char *sql, char *err, size_t errlen)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
-		return 0;
-	snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
-	sqlite3_free(msg);
-	return -1;
-}
-
 static void
 bind_name(sqlite3_stmt *s, int i, const char *v, int has)
 {
@@ -708,11 +696,11 @@ write_map(sqlite3 *db, const struct store_recon_map *map, size_t nmap,
 		         STORE_RECON_MAX_MAPPINGS);
 		return -1;
 	}
-	if (exec1(db,
-	          "CREATE TEMP TABLE IF NOT EXISTS recon_map("
-	          " workspace TEXT PRIMARY KEY, project TEXT NOT NULL);"
-	          "DELETE FROM temp.recon_map",
-	          err, errlen) == -1)
+	if (store_exec(db,
+	               "CREATE TEMP TABLE IF NOT EXISTS recon_map("
+	               " workspace TEXT PRIMARY KEY, project TEXT NOT NULL);"
+	               "DELETE FROM temp.recon_map",
+	               err, errlen) == -1)
 		return -1;
 	if (sqlite3_prepare_v2(db,
 	                       "INSERT OR REPLACE INTO temp.recon_map"
@@ -1086,7 +1074,7 @@ store_recon_commit(struct store_recon *rc, const struct store_recon_pull *p,
 		snprintf(err, errlen, "%s", sqlite3_errmsg(rc->db));
 		return -1;
 	}
-	if (exec1(rc->db, "BEGIN IMMEDIATE", err, errlen) == -1)
+	if (store_exec(rc->db, "BEGIN IMMEDIATE", err, errlen) == -1)
 		return -1;
 	/* The provider rows first; the old reconciliation rows still
 	 * there give each row's previous flag and alerted mark. */
@@ -1107,7 +1095,7 @@ store_recon_commit(struct store_recon *rc, const struct store_recon_pull *p,
 	if (write_recon(rc->db, &l, now_ms) == -1 ||
 	    write_run(rc->db, now_ms, NULL, nb, no) == -1)
 		goto dberr;
-	if (exec1(rc->db, "COMMIT", err, errlen) == -1)
+	if (store_exec(rc->db, "COMMIT", err, errlen) == -1)
 		goto rollback;
 	for (i = 0; alert_fn != NULL && i < l.n; i++)
 		if (l.v[i].fresh)

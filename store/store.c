@@ -32,7 +32,6 @@ struct store {
 	struct store_stats stats;
 };
 
-
 const uint64_t store_commit_bucket_us[STORE_COMMIT_BUCKETS] = {
     500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
 
@@ -149,8 +148,8 @@ static const char ins_day_sql[] =
     " reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,"
     " cost_nanousd = cost_nanousd + excluded.cost_nanousd";
 
-static int
-st_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+int
+store_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
 	char *msg = NULL;
 
@@ -199,10 +198,10 @@ st_migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 	}
 	for (; v < STORE_SCHEMA_VERSION; v++) {
 		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", v + 1);
-		if (st_exec(db, "BEGIN IMMEDIATE", err, errlen) == -1 ||
-		    st_exec(db, migrations[v], err, errlen) == -1 ||
-		    st_exec(db, sql, err, errlen) == -1 ||
-		    st_exec(db, "COMMIT", err, errlen) == -1) {
+		if (store_exec(db, "BEGIN IMMEDIATE", err, errlen) == -1 ||
+		    store_exec(db, migrations[v], err, errlen) == -1 ||
+		    store_exec(db, sql, err, errlen) == -1 ||
+		    store_exec(db, "COMMIT", err, errlen) == -1) {
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 			return -1;
 		}
@@ -449,10 +448,10 @@ store_open(const char *path, size_t queue_max, char *err, size_t errlen)
 	                    err, errlen);
 	if (st->db == NULL)
 		goto fail;
-	if (st_exec(st->db,
-	            "PRAGMA journal_mode=WAL; "
-	            "PRAGMA synchronous=NORMAL",
-	            err, errlen) == -1 ||
+	if (store_exec(st->db,
+	               "PRAGMA journal_mode=WAL; "
+	               "PRAGMA synchronous=NORMAL",
+	               err, errlen) == -1 ||
 	    st_migrate(st->db, path, err, errlen) == -1)
 		goto fail;
 	if (sqlite3_prepare_v2(st->db, ins_req_sql, -1, &st->ins_req, NULL) !=
